@@ -1,0 +1,14 @@
+//! A sans-IO HTTP/1.1 core: bytes in, decisions and bytes out. Nothing here touches a socket.
+//!
+//! - [`request`]: request-head parsing with limits, and the framing decision (RFC 9112 §6).
+//! - [`decode`]: the chunked body decoder, a state machine fed byte slices.
+//! - [`encode`]: status line, headers, and body framing of responses.
+//! - [`date`]: the cached `Date` header value.
+
+pub mod date;
+pub mod decode;
+pub mod encode;
+mod error;
+pub mod request;
+
+pub use error::{Error, ErrorKind};

@@ -1,0 +1,16 @@
+//! greenlight: gevent's programming model for Rust.
+//!
+//! Stackful green threads (the [`may`] runtime) scheduled over epoll, so that every
+//! connection gets a plain, blocking-looking handler, and no `async` anywhere in user code.
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod green;
+pub mod http;
+pub mod net;
+pub mod server;
+
+pub use config::Config;
+pub use error::{Error, Result};
