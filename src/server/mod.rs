@@ -1,1 +1,47 @@
-//! (being written)
+//! A generic server for any TCP (or unix-socket) protocol: gevent's `StreamServer`.
+//!
+//! Each accepted connection runs the handler in its own green thread, so the handler can
+//! be written as plain blocking code.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use greenlight::server::StreamServer;
+//!
+//! // An echo server.
+//! StreamServer::new("127.0.0.1:7000", |mut conn, _peer| {
+//!     let mut buf = [0u8; 4096];
+//!     while let Ok(n @ 1..) = conn.read(&mut buf) {
+//!         if conn.write_all(&buf[..n]).is_err() {
+//!             break;
+//!         }
+//!     }
+//! })
+//! .serve_forever()
+//! .unwrap();
+//! ```
+
+mod conn;
+mod signals;
+mod stream;
+
+pub use conn::Conn;
+pub use stream::{Binds, ServerHandle, ServerOptions, StreamServer};
+
+/// Describes a panic payload for a log line.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Whether a panic payload is may's cancellation (not an error: a requested stop).
+pub(crate) fn is_cancel(p: &(dyn std::any::Any + Send)) -> bool {
+    matches!(
+        p.downcast_ref::<generator::Error>(),
+        Some(generator::Error::Cancel)
+    )
+}

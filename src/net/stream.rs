@@ -1,0 +1,146 @@
+//! Connected streams (TCP or unix) and their addresses.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use may::net::TcpStream;
+use may::os::unix::net::UnixStream;
+
+/// The address of one end of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addr {
+    /// An IP address and port.
+    Tcp(SocketAddr),
+    /// A unix socket path (empty for an unnamed peer).
+    Unix(PathBuf),
+}
+
+impl Addr {
+    /// The IP address and port, for TCP.
+    pub fn as_tcp(&self) -> Option<SocketAddr> {
+        match self {
+            Addr::Tcp(a) => Some(*a),
+            Addr::Unix(_) => None,
+        }
+    }
+
+    /// The port, for TCP.
+    pub fn port(&self) -> Option<u16> {
+        self.as_tcp().map(|a| a.port())
+    }
+
+    pub(crate) fn from_unix(a: &std::os::unix::net::SocketAddr) -> Addr {
+        Addr::Unix(a.as_pathname().map(PathBuf::from).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Tcp(a) => write!(f, "{a}"),
+            Addr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A connected stream: TCP or unix. Reads and writes park the green thread, not the OS
+/// thread; the non-blocking call is tried first.
+#[derive(Debug)]
+pub enum Stream {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A unix-socket connection.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Sets the read timeout (`None`: wait forever).
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(d),
+            Stream::Unix(s) => s.set_read_timeout(d),
+        }
+    }
+
+    /// Sets the write timeout (`None`: wait forever).
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(d),
+            Stream::Unix(s) => s.set_write_timeout(d),
+        }
+    }
+
+    /// Shuts down the read, write or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<Addr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(Addr::Tcp),
+            Stream::Unix(s) => s.peer_addr().map(|a| Addr::from_unix(&a)),
+        }
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<Addr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().map(Addr::Tcp),
+            Stream::Unix(s) => s.local_addr().map(|a| Addr::from_unix(&a)),
+        }
+    }
+
+    /// Whether this is a TCP stream.
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
+    }
+}
+
+impl Read for Stream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! SIGTERM and SIGINT for `serve_forever`: the first starts a graceful stop, a second
+//! SIGINT ends it at once.
+
+use std::time::Duration;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+
+use super::ServerHandle;
+use crate::error::{Error, Result};
+
+/// Stops listening for signals when dropped.
+pub(crate) struct Installed {
+    handle: Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Watches SIGTERM and SIGINT on a plain OS thread (signal delivery must not depend on the
+/// green-thread workers being free) and stops `server` when they arrive.
+pub(crate) fn install(server: ServerHandle, grace: Duration) -> Result<Installed> {
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::io("installing signal handlers", e))?;
+    let handle = signals.handle();
+    let thread = std::thread::Builder::new()
+        .name("greenlight-signals".into())
+        .spawn(move || {
+            let mut stopper: Option<std::thread::JoinHandle<()>> = None;
+            for sig in signals.forever() {
+                match (sig, stopper.is_some()) {
+                    (SIGINT, true) => {
+                        log::warn!("second SIGINT: stopping now");
+                        server.stop_now();
+                    }
+                    (_, true) => {}
+                    (_, false) => {
+                        let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                        log::info!(
+                            "{name}: stopping gracefully (grace period {:.1} s)",
+                            grace.as_secs_f64()
+                        );
+                        let s = server.clone();
+                        stopper = std::thread::Builder::new()
+                            .name("greenlight-stop".into())
+                            .spawn(move || s.stop(grace))
+                            .ok();
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::io("starting the signal thread", e))?;
+    Ok(Installed {
+        handle,
+        thread: Some(thread),
+    })
+}
