@@ -941,7 +941,7 @@ fn parse_flags(cfg: &mut Config, args: &[String], prog: &str) -> Result<(), Conf
             let rest = &arg[1 + c.len_utf8()..];
             let rest = rest.strip_prefix('=').unwrap_or(rest);
             let inline = (!rest.is_empty()).then_some(rest);
-            (flag, format!("-{c}/--{}", flag.long), inline)
+            (flag, format!("--{}", flag.long), inline)
         } else {
             return Err(ConfigError::Invalid(format!(
                 "unexpected argument '{arg}': no positional arguments are taken (the app is \

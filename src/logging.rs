@@ -1,0 +1,1 @@
+//! Non-blocking log sinks (being written).
