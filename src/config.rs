@@ -535,7 +535,8 @@ const FLAGS: &[Flag] = &[
         short: None,
         value: Some("BYTES"),
         group: Group::Limits,
-        help: "Longest header field, 0 to 65536; 0 (gunicorn's unlimited) = 65536",
+        help: "Longest header field, 0 to 65536; 0 (gunicorn's unlimited) = 65536. Alias: \
+               --limit-request-field_size",
     },
     flag(
         "access-logfile",
@@ -1034,4 +1035,604 @@ fn parse(
     }
     parse_flags(&mut cfg, &args, prog)?;
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key: &str| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    fn parse_env(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::try_from_args(args.iter().map(|s| s.to_string()), &env_of(vars))
+    }
+
+    fn ok(args: &[&str]) -> Config {
+        parse_env(args, &[]).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn err(args: &[&str]) -> String {
+        match parse_env(args, &[]) {
+            Err(ConfigError::Invalid(msg)) => msg,
+            other => panic!("{args:?}: expected an error, got {other:?}"),
+        }
+    }
+
+    /// Both `--flag value` and `--flag=value` give the same config.
+    fn both(flag: &str, value: &str) -> Config {
+        let a = ok(&[flag, value]);
+        let b = ok(&[&format!("{flag}={value}")]);
+        assert_eq!(a, b, "{flag} {value}");
+        a
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok(&[]);
+        assert_eq!(c, Config::default());
+        assert_eq!(c.binds, ["127.0.0.1:8000"]);
+        assert_eq!(c.workers, 1);
+        assert_eq!(c.threads, 0);
+        assert_eq!(c.stack_size, crate::green::runtime::DEFAULT_STACK_SIZE);
+        assert_eq!(c.backlog, 2048);
+        assert!(!c.reuse_port);
+        assert_eq!(c.worker_connections, 1000);
+        assert_eq!(c.keep_alive, secs(5.0));
+        assert_eq!(c.timeout, secs(30.0));
+        assert_eq!(c.graceful_timeout, secs(30.0));
+        assert_eq!(c.header_timeout, secs(10.0));
+        assert_eq!(c.body_timeout, secs(30.0));
+        assert_eq!(
+            (
+                c.limit_request_line,
+                c.limit_request_fields,
+                c.limit_request_field_size
+            ),
+            (4094, 100, 8190)
+        );
+        assert_eq!(c.access_logfile, None);
+        assert_eq!(
+            c.access_log_format,
+            r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
+        );
+        assert_eq!(c.error_logfile, "-");
+        assert_eq!(c.log_level, log::LevelFilter::Info);
+        assert_eq!(c.forwarded_allow_ips, ["127.0.0.1", "::1"]);
+        assert!(!c.proxy_protocol);
+        assert_eq!(c.proxy_allow_ips, ["127.0.0.1", "::1"]);
+        assert_eq!((c.max_requests, c.max_requests_jitter), (0, 0));
+        assert_eq!(
+            (&c.certfile, &c.keyfile, &c.ca_certs, &c.pid),
+            (&None, &None, &None, &None)
+        );
+        assert!(c.unsupported().is_empty());
+        assert_eq!(c.limits(), crate::http::request::Limits::default());
+    }
+
+    #[test]
+    fn bind_forms_and_repetition() {
+        assert_eq!(both("--bind", "0.0.0.0:80").binds, ["0.0.0.0:80"]);
+        assert_eq!(both("-b", "[::1]:80").binds, ["[::1]:80"]);
+        assert_eq!(ok(&["-bunix:/tmp/s"]).binds, ["unix:/tmp/s"]);
+        assert_eq!(
+            ok(&["-b", "a:1", "--bind", "b:2", "-b=c:3"]).binds,
+            ["a:1", "b:2", "c:3"]
+        );
+        assert!(err(&["--bind", ""]).contains("--bind"));
+    }
+
+    #[test]
+    fn integer_flags() {
+        assert_eq!(both("--workers", "1").workers, 1);
+        assert_eq!(both("-w", "3").workers, 3);
+        assert_eq!(ok(&["-w4"]).workers, 4);
+        assert_eq!(both("--threads", "0").threads, 0);
+        assert_eq!(both("--threads", "8").threads, 8);
+        assert_eq!(both("--backlog", "64").backlog, 64);
+        assert_eq!(
+            both("--worker-connections", "10000").worker_connections,
+            10000
+        );
+        assert_eq!(both("--max-requests", "500").max_requests, 500);
+        assert_eq!(both("--max-requests-jitter", "50").max_requests_jitter, 50);
+    }
+
+    #[test]
+    fn bad_integers_name_the_flag() {
+        for flag in [
+            "--workers",
+            "-w",
+            "--threads",
+            "--backlog",
+            "--worker-connections",
+            "--max-requests",
+            "--max-requests-jitter",
+            "--limit-request-line",
+            "--limit-request-fields",
+            "--limit-request-field-size",
+        ] {
+            let long = if flag == "-w" { "--workers" } else { flag };
+            for bad in ["abc", "-1", "1.5", "", "99999999999999999999999"] {
+                let msg = if flag == "-w" {
+                    err(&[flag, bad])
+                } else {
+                    err(&[&format!("{flag}={bad}")])
+                };
+                assert!(
+                    msg.starts_with(&format!("invalid value '{bad}' for {long}: expected ")),
+                    "{flag}={bad}: {msg}"
+                );
+            }
+            // The separate form too, with a negative number taken as a value.
+            assert!(err(&[flag, "-5"]).contains(long));
+        }
+        assert_eq!(
+            err(&["--workers", "abc"]),
+            "invalid value 'abc' for --workers: expected a positive integer"
+        );
+        assert_eq!(
+            err(&["--threads", "-1"]),
+            "invalid value '-1' for --threads: expected a non-negative integer"
+        );
+        for zero_is_bad in ["--workers", "--backlog", "--worker-connections"] {
+            assert!(err(&[zero_is_bad, "0"]).contains(zero_is_bad));
+        }
+        assert!(err(&["--backlog", "4294967296"]).contains("--backlog"));
+    }
+
+    #[test]
+    fn switches() {
+        assert!(ok(&["--reuse-port"]).reuse_port);
+        assert!(ok(&["--proxy-protocol"]).proxy_protocol);
+        assert_eq!(err(&["--reuse-port=yes"]), "--reuse-port takes no value");
+        assert!(err(&["--proxy-protocol=1"]).contains("--proxy-protocol"));
+    }
+
+    #[test]
+    fn stack_size() {
+        assert_eq!(both("--stack-size", "65536").stack_size, 65536);
+        for (v, n) in [
+            ("64k", 64 << 10),
+            ("64K", 64 << 10),
+            ("64KiB", 64 << 10),
+            ("64kb", 64 << 10),
+            ("2m", 2 << 20),
+            ("2M", 2 << 20),
+            ("2MiB", 2 << 20),
+            ("1g", 1 << 30),
+            ("8k", 8 << 10),
+        ] {
+            assert_eq!(both("--stack-size", v).stack_size, n, "{v}");
+        }
+        for bad in [
+            "abc",
+            "-1",
+            "4k",
+            "0",
+            "2g",
+            "64x",
+            "k",
+            "1.5m",
+            "99999999999999999999m",
+        ] {
+            let msg = err(&["--stack-size", bad]);
+            assert!(
+                msg.starts_with(&format!("invalid value '{bad}' for --stack-size")),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(both("--keep-alive", "2").keep_alive, secs(2.0));
+        assert_eq!(both("--keep-alive", "0.25").keep_alive, secs(0.25));
+        assert_eq!(both("--keep-alive", "0").keep_alive, Duration::ZERO);
+        assert_eq!(both("--timeout", "60").timeout, secs(60.0));
+        assert_eq!(both("-t", "0").timeout, Duration::ZERO);
+        assert_eq!(ok(&["-t90"]).timeout, secs(90.0));
+        assert_eq!(
+            both("--graceful-timeout", "1.5").graceful_timeout,
+            secs(1.5)
+        );
+        assert_eq!(both("--header-timeout", "3").header_timeout, secs(3.0));
+        assert_eq!(both("--body-timeout", "0.5").body_timeout, secs(0.5));
+        for flag in [
+            "--keep-alive",
+            "--timeout",
+            "--graceful-timeout",
+            "--header-timeout",
+            "--body-timeout",
+        ] {
+            for bad in ["abc", "-1", "inf", "NaN", "1e3", "5s", "99999999999", ""] {
+                let msg = err(&[&format!("{flag}={bad}")]);
+                assert!(
+                    msg.starts_with(&format!("invalid value '{bad}' for {flag}: expected")),
+                    "{msg}"
+                );
+            }
+        }
+        assert!(err(&["--header-timeout", "0"]).contains("--header-timeout"));
+        assert!(err(&["--body-timeout", "0.0"]).contains("--body-timeout"));
+    }
+
+    #[test]
+    fn limits() {
+        let c = both("--limit-request-line", "100");
+        assert_eq!(c.limit_request_line, 100);
+        assert_eq!(c.limits().request_line, 100);
+        assert_eq!(both("--limit-request-line", "0").limit_request_line, 8190);
+        assert_eq!(
+            both("--limit-request-line", "8190").limit_request_line,
+            8190
+        );
+        assert!(err(&["--limit-request-line", "8191"]).contains("--limit-request-line"));
+
+        assert_eq!(
+            both("--limit-request-fields", "10").limit_request_fields,
+            10
+        );
+        assert_eq!(
+            both("--limit-request-fields", "0").limit_request_fields,
+            32768
+        );
+        assert!(err(&["--limit-request-fields", "32769"]).contains("--limit-request-fields"));
+
+        assert_eq!(
+            both("--limit-request-field-size", "100").limit_request_field_size,
+            100
+        );
+        assert_eq!(
+            both("--limit-request-field_size", "200").limit_request_field_size,
+            200
+        );
+        assert_eq!(
+            both("--limit-request-field-size", "0").limit_request_field_size,
+            MAX_FIELD_SIZE
+        );
+        assert!(
+            err(&["--limit-request-field_size", "65537"]).contains("--limit-request-field_size")
+        );
+
+        let l = ok(&[
+            "--limit-request-line=1",
+            "--limit-request-fields=2",
+            "--limit-request-field-size=3",
+        ])
+        .limits();
+        assert_eq!((l.request_line, l.fields, l.field_size), (1, 2, 3));
+        let zero = Config {
+            limit_request_line: 0,
+            limit_request_fields: 0,
+            limit_request_field_size: 0,
+            ..Config::default()
+        }
+        .limits();
+        assert_eq!(
+            (zero.request_line, zero.fields, zero.field_size),
+            (8190, 32768, 65536)
+        );
+    }
+
+    #[test]
+    fn logging_flags() {
+        assert_eq!(
+            both("--access-logfile", "-").access_logfile.as_deref(),
+            Some("-")
+        );
+        assert_eq!(
+            both("--access-logfile", "/var/log/a.log")
+                .access_logfile
+                .as_deref(),
+            Some("/var/log/a.log")
+        );
+        assert_eq!(
+            both("--access-logformat", "%(h)s %(r)s").access_log_format,
+            "%(h)s %(r)s"
+        );
+        assert_eq!(ok(&["--access-logformat=a=b"]).access_log_format, "a=b");
+        assert_eq!(
+            both("--error-logfile", "/tmp/e.log").error_logfile,
+            "/tmp/e.log"
+        );
+        assert_eq!(both("--log-file", "-").error_logfile, "-");
+        assert!(err(&["--error-logfile", ""]).contains("--error-logfile"));
+        assert!(err(&["--access-logfile="]).contains("--access-logfile"));
+        use log::LevelFilter::*;
+        for (v, l) in [
+            ("debug", Debug),
+            ("INFO", Info),
+            ("Warning", Warn),
+            ("warn", Warn),
+            ("error", Error),
+            ("CRITICAL", Error),
+        ] {
+            assert_eq!(both("--log-level", v).log_level, l, "{v}");
+        }
+        assert_eq!(
+            err(&["--log-level", "loud"]),
+            "invalid value 'loud' for --log-level: expected one of debug, info, warning, \
+             error, critical"
+        );
+    }
+
+    #[test]
+    fn ip_lists() {
+        let c = both(
+            "--forwarded-allow-ips",
+            "10.0.0.1, 192.168.0.0/16,::1,fd00::/8",
+        );
+        assert_eq!(
+            c.forwarded_allow_ips,
+            ["10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"]
+        );
+        assert_eq!(
+            both("--forwarded-allow-ips", "*").forwarded_allow_ips,
+            ["*"]
+        );
+        assert!(ok(&["--forwarded-allow-ips="])
+            .forwarded_allow_ips
+            .is_empty());
+        assert_eq!(
+            both("--proxy-allow-ips", "10.1.2.3").proxy_allow_ips,
+            ["10.1.2.3"]
+        );
+        for flag in ["--forwarded-allow-ips", "--proxy-allow-ips"] {
+            for bad in [
+                "10.0.0.256",
+                "10.0.0.0/33",
+                "::1/129",
+                "10.0.0.0/",
+                "10.0.0.0/-1",
+                "example.com",
+                "1.2.3.4,nope",
+                "**",
+            ] {
+                let msg = err(&[flag, bad]);
+                assert!(
+                    msg.starts_with(&format!("invalid value '{bad}' for {flag}: '")),
+                    "{msg}"
+                );
+            }
+        }
+        assert_eq!(
+            err(&["--forwarded-allow-ips", "1.2.3.4,nope"]),
+            "invalid value '1.2.3.4,nope' for --forwarded-allow-ips: 'nope' is not an IP \
+             address, a CIDR network or '*'"
+        );
+    }
+
+    #[test]
+    fn tls_and_pid() {
+        let c = ok(&[
+            "--certfile",
+            "c.pem",
+            "--keyfile=k.pem",
+            "--ca-certs",
+            "ca.pem",
+            "--pid=/run/g.pid",
+        ]);
+        assert_eq!(c.certfile.as_deref(), Some("c.pem"));
+        assert_eq!(c.keyfile.as_deref(), Some("k.pem"));
+        assert_eq!(c.ca_certs.as_deref(), Some("ca.pem"));
+        assert_eq!(c.pid.as_deref(), Some("/run/g.pid"));
+        for flag in ["--certfile", "--keyfile", "--ca-certs", "--pid"] {
+            assert!(err(&[&format!("{flag}=")]).contains(flag));
+        }
+    }
+
+    #[test]
+    fn missing_values() {
+        for flag in FLAGS.iter().filter(|f| f.value.is_some()) {
+            let name = format!("--{}", flag.long);
+            assert_eq!(err(&[&name]), format!("missing value for {name}"));
+            // A following flag is not taken as the value.
+            assert_eq!(
+                err(&[&name, "--reuse-port"]),
+                format!("missing value for {name}")
+            );
+        }
+        assert_eq!(err(&["-b"]), "missing value for --bind");
+        assert_eq!(err(&["-w", "-t", "5"]), "missing value for --workers");
+        assert_eq!(err(&["--log-file"]), "missing value for --log-file");
+    }
+
+    #[test]
+    fn dash_is_a_value() {
+        assert_eq!(
+            ok(&["--access-logfile", "-"]).access_logfile.as_deref(),
+            Some("-")
+        );
+        assert_eq!(ok(&["--error-logfile", "-"]).error_logfile, "-");
+    }
+
+    #[test]
+    fn unknown_flags_and_positionals() {
+        assert_eq!(err(&["--foo"]), "unknown flag --foo");
+        assert_eq!(err(&["--foo=1"]), "unknown flag --foo");
+        assert_eq!(err(&["-x"]), "unknown flag -x");
+        assert_eq!(err(&["-k", "gevent"]), "unknown flag -k");
+        assert!(err(&["--"]).contains("unknown flag --"));
+        assert!(err(&["myapp:app"]).starts_with("unexpected argument 'myapp:app'"));
+        assert!(err(&["-w", "2", "extra"]).starts_with("unexpected argument 'extra'"));
+        assert!(err(&["-"]).starts_with("unexpected argument '-'"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        let Err(ConfigError::Help(text)) = parse_env(&["-w", "2", "--help"], &[]) else {
+            panic!("no help")
+        };
+        assert_eq!(
+            parse_env(&["-h"], &[]),
+            Err(ConfigError::Help(text.clone()))
+        );
+        for f in FLAGS {
+            assert!(text.contains(&format!("--{}", f.long)), "{}", f.long);
+        }
+        for title in [
+            "Server socket:",
+            "Worker processes:",
+            "Timeouts",
+            "Limits:",
+            "Logging:",
+            "Proxy:",
+            "TLS:",
+            "PORT",
+            "WEB_CONCURRENCY",
+            "GUNICORN_CMD_ARGS",
+            "[default: 127.0.0.1:8000",
+            "[default: 2048]",
+            "[default: 256k]",
+            "[default: 4094]",
+            "[default: info]",
+        ] {
+            assert!(text.contains(title), "help lacks {title}:\n{text}");
+        }
+        let Err(ConfigError::Version(v)) = parse_env(&["--version"], &[]) else {
+            panic!("no version")
+        };
+        assert_eq!(v, format!("greenlight {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(parse_env(&["-v"], &[]), Err(ConfigError::Version(v)));
+        // Errors before --help win, as with clap.
+        assert!(matches!(
+            parse_env(&["-w", "x", "--help"], &[]),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn environment() {
+        let c = parse_env(&[], &[("PORT", "5000"), ("WEB_CONCURRENCY", "3")]).unwrap();
+        assert_eq!(c.binds, ["0.0.0.0:5000"]);
+        assert_eq!(c.workers, 3);
+        let c = parse_env(
+            &["-b", ":9000", "-w", "2"],
+            &[("PORT", "5000"), ("WEB_CONCURRENCY", "3")],
+        )
+        .unwrap();
+        assert_eq!(c.binds, [":9000"]);
+        assert_eq!(c.workers, 2);
+        let c = parse_env(&[], &[("FORWARDED_ALLOW_IPS", "*")]).unwrap();
+        assert_eq!(c.forwarded_allow_ips, ["*"]);
+
+        for (var, val) in [
+            ("PORT", "http"),
+            ("PORT", "65536"),
+            ("PORT", "-1"),
+            ("WEB_CONCURRENCY", "0"),
+            ("WEB_CONCURRENCY", "many"),
+            ("FORWARDED_ALLOW_IPS", "x"),
+        ] {
+            match parse_env(&[], &[(var, val)]) {
+                Err(ConfigError::Invalid(msg)) => {
+                    assert!(msg.contains(var) && msg.contains(val), "{msg}")
+                }
+                other => panic!("{var}={val}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn gunicorn_cmd_args() {
+        let vars = [(
+            "GUNICORN_CMD_ARGS",
+            r#"--bind=127.0.0.1:1 -b 127.0.0.1:2 --workers 3 --access-logformat '%(h)s "%(r)s"' --timeout "7""#,
+        )];
+        let c = parse_env(&[], &vars).unwrap();
+        assert_eq!(c.binds, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.access_log_format, r#"%(h)s "%(r)s""#);
+        assert_eq!(c.timeout, secs(7.0));
+        // The command line overrides, and its first -b replaces the env's binds.
+        let c = parse_env(&["-w", "1", "-b", "[::]:3"], &vars).unwrap();
+        assert_eq!(c.binds, ["[::]:3"]);
+        assert_eq!(c.workers, 1);
+        assert_eq!(c.timeout, secs(7.0));
+        // Over PORT and WEB_CONCURRENCY too.
+        let c = parse_env(
+            &[],
+            &[
+                ("PORT", "80"),
+                ("WEB_CONCURRENCY", "9"),
+                ("GUNICORN_CMD_ARGS", "-w 2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!((c.binds[0].as_str(), c.workers), ("0.0.0.0:80", 2));
+
+        match parse_env(&[], &[("GUNICORN_CMD_ARGS", "--workers nope")]) {
+            Err(ConfigError::Invalid(msg)) => assert_eq!(
+                msg,
+                "GUNICORN_CMD_ARGS: invalid value 'nope' for --workers: expected a positive integer"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A flag at the end of GUNICORN_CMD_ARGS does not take the command line's first word.
+        match parse_env(&["2"], &[("GUNICORN_CMD_ARGS", "-w")]) {
+            Err(ConfigError::Invalid(msg)) => {
+                assert_eq!(msg, "GUNICORN_CMD_ARGS: missing value for --workers")
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_env(&[], &[("GUNICORN_CMD_ARGS", "--bind 'x")]) {
+            Err(ConfigError::Invalid(msg)) => {
+                assert!(msg.contains("GUNICORN_CMD_ARGS") && msg.contains("unterminated"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            split_words("  a  'b c' \"d'e\" f''g ''").unwrap(),
+            ["a", "b c", "d'e", "fg", ""]
+        );
+    }
+
+    #[test]
+    fn unsupported_settings() {
+        let c = ok(&[
+            "-w",
+            "2",
+            "--certfile",
+            "c",
+            "--keyfile",
+            "k",
+            "--max-requests",
+            "5",
+            "--pid",
+            "p",
+            "--proxy-protocol",
+        ]);
+        let msgs = c.unsupported();
+        assert_eq!(msgs.len(), 5, "{msgs:?}");
+        assert!(msgs[0].contains("--workers 2") && msgs[0].contains("--threads"));
+        assert!(msgs[1].contains("--certfile, --keyfile") && msgs[1].contains("TLS"));
+        assert!(msgs[2].contains("--max-requests"));
+        assert!(msgs[3].contains("--pid"));
+        assert!(msgs[4].contains("--proxy-protocol"));
+        assert_eq!(ok(&["--ca-certs", "x"]).unsupported().len(), 1);
+        assert_eq!(ok(&["--max-requests-jitter", "3"]).unsupported().len(), 1);
+        // Settings that are honoured are not reported.
+        assert!(ok(&["-w", "1", "--threads", "4", "--reuse-port"])
+            .unsupported()
+            .is_empty());
+    }
+
+    #[test]
+    fn error_type() {
+        let e = ConfigError::Invalid("bad".into());
+        assert_eq!(e.to_string(), "bad");
+        let boxed: Box<dyn std::error::Error> = Box::new(e.clone());
+        assert_eq!(boxed.to_string(), "bad");
+        assert_eq!(crate::Error::from(e).to_string(), "bad");
+    }
 }
