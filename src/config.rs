@@ -247,7 +247,8 @@ impl Config {
     /// Values come, lowest precedence first, from the defaults, the environment (`PORT`,
     /// `WEB_CONCURRENCY`, `FORWARDED_ALLOW_IPS`), `GUNICORN_CMD_ARGS`, and `args`. Flags take
     /// their value as `--flag value` or `--flag=value`; the short forms `-b`, `-w` and `-t`
-    /// also accept `-bVALUE`.
+    /// also accept `-bVALUE`. A following word that looks like a flag (`--x`, `-x`) is not
+    /// taken as a value (`-1` and `-` are); write `--flag=--value` for such a value.
     ///
     /// # Errors
     ///
