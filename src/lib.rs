@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod green;
 pub mod http;
+pub mod logging;
 pub mod net;
 pub mod server;
 
