@@ -12,6 +12,7 @@ pub mod http;
 pub mod logging;
 pub mod net;
 pub mod server;
+pub mod wsgi;
 
 pub use config::Config;
 pub use error::{Error, Result};

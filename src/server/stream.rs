@@ -506,3 +506,27 @@ impl ServerHandle {
         self.shared.stopped.wait();
     }
 }
+
+impl StreamServer {
+    /// A server configured from gunicorn-style settings: binds, backlog, `SO_REUSEPORT`,
+    /// `--worker-connections` (the connection limit) and `--graceful-timeout`. Applies the
+    /// runtime settings (`--threads`, `--stack-size`) first.
+    pub fn from_config<H>(config: &crate::Config, handler: H) -> Self
+    where
+        H: Fn(Conn, Addr) + Send + Sync + 'static,
+    {
+        crate::green::configure(crate::green::RuntimeConfig {
+            workers: config.threads,
+            stack_size: config.stack_size,
+        });
+        StreamServer::new(config.binds.clone(), handler).options(ServerOptions {
+            bind: BindOptions {
+                backlog: config.backlog,
+                reuse_port: config.reuse_port,
+            },
+            max_connections: config.worker_connections,
+            graceful_timeout: config.graceful_timeout,
+            ..ServerOptions::default()
+        })
+    }
+}

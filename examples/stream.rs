@@ -1,0 +1,34 @@
+//! A response streamed in chunks as they are produced (chunked on HTTP/1.1).
+//! `GET /?n=5&ms=200` sends 5 lines, one every 200 ms.
+//!
+//! ```sh
+//! cargo run --release --example stream
+//! curl -N 'http://127.0.0.1:8000/?n=5&ms=200'
+//! ```
+use std::time::Duration;
+
+use greenlight::wsgi::{Body, Environ, StartResponse};
+
+fn param(q: &str, name: &str, default: u64) -> u64 {
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn stream(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    let n = param(env.query(), "n", 5).min(10_000);
+    let ms = param(env.query(), "ms", 200).min(10_000);
+    start.status("200 OK").header("Content-Type", "text/plain");
+    Body::stream((1..=n).map(move |i| {
+        if i > 1 {
+            may::coroutine::sleep(Duration::from_millis(ms));
+        }
+        format!("chunk {i} of {n}\n")
+    }))
+}
+
+fn main() {
+    greenlight::wsgi::run(stream)
+}

@@ -1,0 +1,44 @@
+//! gevent's echoserver on `StreamServer`: every connection echoes what it receives, in a
+//! green thread of its own. Takes the gunicorn-style flags (`--bind`, `--backlog`,
+//! `--worker-connections`, `--graceful-timeout`, ...).
+//!
+//! ```sh
+//! cargo run --release --example tcp_echo -- --bind 127.0.0.1:7000
+//! nc 127.0.0.1 7000
+//! ```
+use std::io::{Read, Write};
+
+use greenlight::net::Addr;
+use greenlight::server::{Conn, StreamServer};
+use greenlight::Config;
+
+fn echo(mut conn: Conn, peer: Addr) {
+    log::debug!("{peer} connected");
+    let mut buf = [0u8; 4096];
+    loop {
+        if !conn.set_idle() {
+            return;
+        }
+        let n = match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !conn.set_busy() || conn.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+fn main() {
+    let config = Config::from_args();
+    if let Err(e) = greenlight::logging::init(&config) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+    let result = StreamServer::from_config(&config, echo).serve_forever();
+    if let Err(e) = &result {
+        log::error!("{e}");
+    }
+    greenlight::logging::flush();
+    std::process::exit(if result.is_ok() { 0 } else { 1 });
+}

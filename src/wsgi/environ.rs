@@ -1,0 +1,453 @@
+//! `Environ`: the request as WSGI's CGI-style variables, computed from the parsed head
+//! only when asked.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::fmt;
+
+use super::input::Input;
+use crate::http::request::{RequestHead, Version};
+
+/// Per-connection facts shared by every request on it (formatted once per connection).
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    /// `REMOTE_ADDR`: the peer's IP address (empty for unix sockets).
+    pub remote_addr: String,
+    /// `REMOTE_PORT`.
+    pub remote_port: String,
+    /// `SERVER_NAME`: the listening address's host.
+    pub server_name: String,
+    /// `SERVER_PORT`.
+    pub server_port: String,
+    /// `wsgi.url_scheme`: `http` or `https`.
+    pub scheme: &'static str,
+    /// `SCRIPT_NAME`: where the app is mounted (empty at the root).
+    pub script_name: String,
+}
+
+/// The request, read like a WSGI environ.
+///
+/// Keys are computed from the request head when asked, without copying it:
+///
+/// | key | value |
+/// |---|---|
+/// | `REQUEST_METHOD` | `GET`, `POST`, ... |
+/// | `SCRIPT_NAME` | where the app is mounted (`""` at the root) |
+/// | `PATH_INFO` | the path, percent-decoded |
+/// | `QUERY_STRING` | what follows `?`, as sent (`""` if none) |
+/// | `REQUEST_URI`, `RAW_URI` | the request-target exactly as sent |
+/// | `SERVER_PROTOCOL` | `HTTP/1.0` or `HTTP/1.1` |
+/// | `CONTENT_TYPE`, `CONTENT_LENGTH` | from those headers, when present |
+/// | `HTTP_*` | every other header: `X-Forwarded-For` is `HTTP_X_FORWARDED_FOR`; repeated headers are joined with `,` |
+/// | `SERVER_NAME`, `SERVER_PORT` | the listening address |
+/// | `REMOTE_ADDR`, `REMOTE_PORT` | the peer |
+/// | `wsgi.url_scheme` | `http` or `https` |
+///
+/// As in PEP 3333, bytes outside ASCII are decoded as latin-1 (each byte one `char`), so no
+/// input is lost or rejected; [`Environ::header_bytes`] and [`Environ::path_bytes`] give raw
+/// bytes. Header names containing `_` are dropped (as gunicorn and gevent do), so a client
+/// cannot send `X_Forwarded_For` to pose as a proxy's `X-Forwarded-For`.
+///
+/// Middleware may [`set`](Environ::set) or [`remove`](Environ::remove) any key, and store
+/// typed values in [`extensions`](Environ::extensions_mut).
+pub struct Environ<'a> {
+    buf: &'a [u8],
+    head: &'a RequestHead,
+    conn: &'a ConnInfo,
+    /// Keys set or removed by the server or middleware (`None`: removed). Checked first.
+    vars: Vec<(Cow<'static, str>, Option<String>)>,
+    path_info: OnceCell<String>,
+    raw_target: OnceCell<String>,
+    query: OnceCell<String>,
+    extensions: Option<HashMap<TypeId, Box<dyn Any + Send>>>,
+    input: Input<'a>,
+}
+
+/// Decodes bytes as latin-1 (borrowing when they are ASCII).
+pub(crate) fn latin1(b: &[u8]) -> Cow<'_, str> {
+    if b.is_ascii() {
+        Cow::Borrowed(std::str::from_utf8(b).expect("ASCII is UTF-8"))
+    } else {
+        Cow::Owned(b.iter().map(|&c| c as char).collect())
+    }
+}
+
+fn ascii(b: &[u8]) -> Option<&str> {
+    if b.is_ascii() {
+        std::str::from_utf8(b).ok()
+    } else {
+        None
+    }
+}
+
+/// Whether a header name maps to the CGI key suffix `key` (`X-Forwarded-For` ~ `X_FORWARDED_FOR`).
+#[inline]
+fn name_matches(name: &[u8], key: &[u8]) -> bool {
+    name.len() == key.len()
+        && name.iter().zip(key).all(|(&n, &k)| {
+            let n = if n == b'-' { b'_' } else { n.to_ascii_uppercase() };
+            n == k
+        })
+}
+
+/// Whether the server keeps this header out of the environ.
+#[inline]
+fn is_dropped(name: &[u8]) -> bool {
+    name.contains(&b'_')
+}
+
+/// Percent-decodes a path. Invalid escapes are kept as they are (as gunicorn does).
+pub(crate) fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+impl<'a> Environ<'a> {
+    pub(crate) fn new(
+        buf: &'a [u8],
+        head: &'a RequestHead,
+        conn: &'a ConnInfo,
+        input: Input<'a>,
+    ) -> Self {
+        let mut env = Environ {
+            buf,
+            head,
+            conn,
+            vars: Vec::new(),
+            path_info: OnceCell::new(),
+            raw_target: OnceCell::new(),
+            query: OnceCell::new(),
+            extensions: None,
+            input,
+        };
+        env.fold_headers();
+        env
+    }
+
+    /// Repeated headers and non-ASCII values need an owned value: computed once, here.
+    /// The common request (ASCII, no repeats) allocates nothing.
+    fn fold_headers(&mut self) {
+        let hs = &self.head.headers;
+        for (i, h) in hs.iter().enumerate() {
+            let name = h.name.get(self.buf);
+            if is_dropped(name) {
+                continue;
+            }
+            let repeated = hs[..i]
+                .iter()
+                .any(|p| p.name.get(self.buf).eq_ignore_ascii_case(name));
+            if repeated {
+                continue; // folded when its first occurrence was seen
+            }
+            let later = hs[i + 1..]
+                .iter()
+                .any(|p| p.name.get(self.buf).eq_ignore_ascii_case(name));
+            let value = h.value.get(self.buf);
+            if !later && value.is_ascii() {
+                continue;
+            }
+            let key = match cgi_key_of(name) {
+                Some(k) => k,
+                None => continue,
+            };
+            let mut joined = latin1(value).into_owned();
+            if later && !key.starts_with("CONTENT_") {
+                for p in &hs[i + 1..] {
+                    if p.name.get(self.buf).eq_ignore_ascii_case(name) {
+                        joined.push(',');
+                        joined.push_str(&latin1(p.value.get(self.buf)));
+                    }
+                }
+            }
+            self.vars.push((Cow::Owned(key), Some(joined)));
+        }
+    }
+
+    /// The value of `key`, if set.
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     let agent = env.get("HTTP_USER_AGENT").unwrap_or("unknown").to_owned();
+    ///     start.status("200 OK");
+    ///     Body::from(agent)
+    /// }
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        if let Some((_, v)) = self.vars.iter().rev().find(|(k, _)| k == key) {
+            return v.as_deref();
+        }
+        self.computed(key)
+    }
+
+    fn computed(&self, key: &str) -> Option<&str> {
+        let buf = self.buf;
+        match key {
+            "REQUEST_METHOD" => ascii(self.head.method.get(buf)),
+            "SCRIPT_NAME" => Some(&self.conn.script_name),
+            "PATH_INFO" => Some(self.path_info()),
+            "QUERY_STRING" => Some(self.query_str()),
+            "REQUEST_URI" | "RAW_URI" => self.target_str(),
+            "SERVER_PROTOCOL" => Some(match self.head.version {
+                Version::Http10 => "HTTP/1.0",
+                Version::Http11 => "HTTP/1.1",
+            }),
+            "SERVER_NAME" => Some(&self.conn.server_name),
+            "SERVER_PORT" => Some(&self.conn.server_port),
+            "REMOTE_ADDR" => Some(&self.conn.remote_addr),
+            "REMOTE_PORT" => Some(&self.conn.remote_port),
+            "wsgi.url_scheme" => Some(self.conn.scheme),
+            "CONTENT_TYPE" => self.header_str(b"CONTENT_TYPE"),
+            "CONTENT_LENGTH" => self.header_str(b"CONTENT_LENGTH"),
+            _ => {
+                let suffix = key.strip_prefix("HTTP_")?;
+                if suffix == "CONTENT_TYPE" || suffix == "CONTENT_LENGTH" {
+                    return None;
+                }
+                self.header_str(suffix.as_bytes())
+            }
+        }
+    }
+
+    fn header_str(&self, key: &[u8]) -> Option<&str> {
+        let h = self.head.headers.iter().find(|h| {
+            let n = h.name.get(self.buf);
+            !is_dropped(n) && name_matches(n, key)
+        })?;
+        // Non-ASCII and repeated values were folded into `vars` by `fold_headers`.
+        ascii(h.value.get(self.buf))
+    }
+
+    fn target_bytes(&self) -> &'a [u8] {
+        self.head.target.get(self.buf)
+    }
+
+    fn target_str(&self) -> Option<&str> {
+        match ascii(self.target_bytes()) {
+            Some(s) => Some(s),
+            // Rare: a non-ASCII request-target, decoded once.
+            None => Some(
+                self.raw_target
+                    .get_or_init(|| latin1(self.target_bytes()).into_owned()),
+            ),
+        }
+    }
+
+    /// The path part of the request-target (before `?`), still percent-encoded.
+    fn raw_path(&self) -> &'a [u8] {
+        let t = self.target_bytes();
+        let t = match t.iter().position(|&c| c == b'?') {
+            Some(q) => &t[..q],
+            None => t,
+        };
+        // absolute-form: http://host/path -> /path
+        if let Some(rest) = t
+            .strip_prefix(b"http://")
+            .or_else(|| t.strip_prefix(b"https://"))
+        {
+            return match rest.iter().position(|&c| c == b'/') {
+                Some(p) => &rest[p..],
+                None => b"/",
+            };
+        }
+        t
+    }
+
+    fn query_str(&self) -> &str {
+        let t = self.target_bytes();
+        match t.iter().position(|&c| c == b'?') {
+            Some(q) => match ascii(&t[q + 1..]) {
+                Some(s) => s,
+                None => self.query.get_or_init(|| latin1(&t[q + 1..]).into_owned()),
+            },
+            None => "",
+        }
+    }
+
+    fn path_info(&self) -> &str {
+        let raw = self.raw_path();
+        if !raw.contains(&b'%') {
+            if let Some(s) = ascii(raw) {
+                return s;
+            }
+        }
+        self.path_info
+            .get_or_init(|| latin1(&percent_decode(raw)).into_owned())
+    }
+
+    /// The percent-decoded path as raw bytes (decode them as UTF-8 if the app expects it).
+    pub fn path_bytes(&self) -> Cow<'a, [u8]> {
+        let raw = self.raw_path();
+        if raw.contains(&b'%') {
+            Cow::Owned(percent_decode(raw))
+        } else {
+            Cow::Borrowed(raw)
+        }
+    }
+
+    /// The raw bytes of the first header named `name` (any case), as sent.
+    pub fn header_bytes(&self, name: &str) -> Option<&'a [u8]> {
+        let buf = self.buf;
+        self.head
+            .headers
+            .iter()
+            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value.get(buf))
+    }
+
+    /// Sets `key` (replacing any value, computed or set).
+    pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let key = key.into();
+        self.vars.retain(|(k, _)| *k != key);
+        self.vars.push((key, Some(value.into())));
+    }
+
+    /// Removes `key`; `get` returns `None` for it afterwards.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let old = self.get(key).map(str::to_owned);
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((Cow::Owned(key.to_owned()), None));
+        old
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Every key with its value, sorted by key (allocates: for debugging and echo apps).
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<Cow<'_, str>> = [
+            "REQUEST_METHOD",
+            "SCRIPT_NAME",
+            "PATH_INFO",
+            "QUERY_STRING",
+            "REQUEST_URI",
+            "RAW_URI",
+            "SERVER_PROTOCOL",
+            "SERVER_NAME",
+            "SERVER_PORT",
+            "REMOTE_ADDR",
+            "REMOTE_PORT",
+            "wsgi.url_scheme",
+            "CONTENT_TYPE",
+            "CONTENT_LENGTH",
+        ]
+        .into_iter()
+        .map(Cow::Borrowed)
+        .collect();
+        for h in &self.head.headers {
+            if let Some(k) = cgi_key_of(h.name.get(self.buf)) {
+                keys.push(Cow::Owned(k));
+            }
+        }
+        keys.extend(self.vars.iter().map(|(k, _)| Cow::Borrowed(k.as_ref())));
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|k| {
+                let v = self.get(&k)?.to_owned();
+                Some((k.into_owned(), v))
+            })
+            .collect()
+    }
+
+    /// `wsgi.input`: the request body, read lazily from the connection.
+    pub fn input(&mut self) -> &mut Input<'a> {
+        &mut self.input
+    }
+
+    /// A typed value stored by the server or a middleware.
+    pub fn extension<T: Any + Send>(&self) -> Option<&T> {
+        self.extensions
+            .as_ref()?
+            .get(&TypeId::of::<T>())?
+            .downcast_ref()
+    }
+
+    /// Typed values: store one with `env.extensions_mut().insert(..)`.
+    pub fn extensions_mut(&mut self) -> Extensions<'_> {
+        Extensions {
+            map: self.extensions.get_or_insert_with(HashMap::new),
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &str {
+        self.get("REQUEST_METHOD").unwrap_or("")
+    }
+
+    /// `PATH_INFO`.
+    pub fn path(&self) -> &str {
+        self.get("PATH_INFO").unwrap_or("")
+    }
+
+    /// `QUERY_STRING`.
+    pub fn query(&self) -> &str {
+        self.get("QUERY_STRING").unwrap_or("")
+    }
+}
+
+/// A mutable view of an environ's typed values.
+pub struct Extensions<'e> {
+    map: &'e mut HashMap<TypeId, Box<dyn Any + Send>>,
+}
+
+impl Extensions<'_> {
+    /// Stores `value`, returning the previous value of that type.
+    pub fn insert<T: Any + Send>(&mut self, value: T) -> Option<T> {
+        self.map
+            .insert(TypeId::of::<T>(), Box::new(value))
+            .and_then(|b| b.downcast().ok().map(|b| *b))
+    }
+
+    /// The value of type `T`, mutably.
+    pub fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        self.map.get_mut(&TypeId::of::<T>())?.downcast_mut()
+    }
+
+    /// Removes the value of type `T`.
+    pub fn remove<T: Any + Send>(&mut self) -> Option<T> {
+        self.map
+            .remove(&TypeId::of::<T>())
+            .and_then(|b| b.downcast().ok().map(|b| *b))
+    }
+}
+
+/// The CGI key of a header (`HTTP_X_FOO`, or `CONTENT_TYPE`/`CONTENT_LENGTH`); `None` for
+/// dropped names.
+pub(crate) fn cgi_key_of(name: &[u8]) -> Option<String> {
+    if is_dropped(name) {
+        return None;
+    }
+    let upper: String = name
+        .iter()
+        .map(|&c| if c == b'-' { '_' } else { c.to_ascii_uppercase() as char })
+        .collect();
+    if upper == "CONTENT_TYPE" || upper == "CONTENT_LENGTH" {
+        Some(upper)
+    } else {
+        Some(format!("HTTP_{upper}"))
+    }
+}
+
+impl fmt::Debug for Environ<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.to_vec()).finish()
+    }
+}

@@ -1,0 +1,295 @@
+//! The access log, in gunicorn's format and with its atoms.
+//!
+//! | atom | meaning |
+//! |---|---|
+//! | `h` | remote address (`REMOTE_ADDR`, after middleware) |
+//! | `l` | `-` |
+//! | `u` | user name (`-`) |
+//! | `t` | date of the request, `[23/Nov/2026:19:36:00 +0000]` |
+//! | `r` | request line, `GET /path?q HTTP/1.1` |
+//! | `m` `U` `q` `H` | method, path, query string, protocol |
+//! | `s` | status |
+//! | `B` / `b` | response body bytes (`b`: `-` for 0) |
+//! | `f` / `a` | referer / user agent |
+//! | `T` `M` `D` `L` | request time in seconds, milliseconds, microseconds, decimal seconds |
+//! | `p` | process id |
+//! | `{name}i` / `{name}o` / `{KEY}e` | a request header / response header / environ key |
+//!
+//! Lines go to a writer thread ([`crate::logging::LogSink`]): writing a log line never
+//! blocks a green-thread worker.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::logging::{LogSink, UtcTime};
+
+/// One piece of a parsed access-log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Atom {
+    Lit(String),
+    Remote,
+    Dash,
+    Time,
+    RequestLine,
+    Method,
+    Path,
+    Query,
+    Protocol,
+    Status,
+    BytesOrZero,
+    BytesOrDash,
+    Referer,
+    Agent,
+    Secs,
+    Millis,
+    Micros,
+    DecimalSecs,
+    Pid,
+    ReqHeader(String),
+    RespHeader(String),
+    Env(String),
+}
+
+/// A parsed access-log format plus where lines go.
+#[derive(Clone)]
+pub(crate) struct AccessLog {
+    atoms: Vec<Atom>,
+    sink: LogSink,
+    /// Environ keys the format needs (captured after the app ran, since middleware may
+    /// have changed them).
+    pub(crate) env_keys: Vec<String>,
+}
+
+/// What a log line needs from one exchange.
+pub(crate) struct Entry<'a> {
+    pub(crate) env_values: &'a [Option<String>],
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) protocol: &'a str,
+    pub(crate) status: u16,
+    pub(crate) bytes: u64,
+    pub(crate) request_header: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) response_header: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) started: SystemTime,
+    pub(crate) took: Duration,
+}
+
+/// Parses gunicorn's `%(x)s` format.
+pub(crate) fn parse_format(fmt: &str) -> Vec<Atom> {
+    let mut atoms = Vec::new();
+    let mut lit = String::new();
+    let mut rest = fmt;
+    while let Some(p) = rest.find("%(") {
+        lit.push_str(&rest[..p]);
+        let after = &rest[p + 2..];
+        let Some(close) = after.find(")s") else {
+            lit.push_str(&rest[p..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..close];
+        let atom = match name {
+            "h" => Some(Atom::Remote),
+            "l" | "u" => Some(Atom::Dash),
+            "t" => Some(Atom::Time),
+            "r" => Some(Atom::RequestLine),
+            "m" => Some(Atom::Method),
+            "U" => Some(Atom::Path),
+            "q" => Some(Atom::Query),
+            "H" => Some(Atom::Protocol),
+            "s" => Some(Atom::Status),
+            "B" => Some(Atom::BytesOrZero),
+            "b" => Some(Atom::BytesOrDash),
+            "f" => Some(Atom::Referer),
+            "a" => Some(Atom::Agent),
+            "T" => Some(Atom::Secs),
+            "M" => Some(Atom::Millis),
+            "D" => Some(Atom::Micros),
+            "L" => Some(Atom::DecimalSecs),
+            "p" => Some(Atom::Pid),
+            n if n.starts_with('{') && n.len() > 3 => {
+                let (inner, kind) = n[1..].split_at(n.len() - 2);
+                let inner = inner.strip_suffix('}');
+                match (inner, kind) {
+                    (Some(h), "i") => Some(Atom::ReqHeader(h.to_owned())),
+                    (Some(h), "o") => Some(Atom::RespHeader(h.to_owned())),
+                    (Some(k), "e") => Some(Atom::Env(k.to_owned())),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match atom {
+            Some(a) => {
+                if !lit.is_empty() {
+                    atoms.push(Atom::Lit(std::mem::take(&mut lit)));
+                }
+                atoms.push(a);
+            }
+            // gunicorn prints unknown atoms as "-".
+            None => lit.push('-'),
+        }
+        rest = &after[close + 2..];
+    }
+    lit.push_str(rest);
+    if !lit.is_empty() {
+        atoms.push(Atom::Lit(lit));
+    }
+    atoms
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+impl AccessLog {
+    pub(crate) fn new(format: &str, sink: LogSink) -> Self {
+        let atoms = parse_format(format);
+        let mut env_keys = vec!["REMOTE_ADDR".to_owned()];
+        for a in &atoms {
+            if let Atom::Env(k) = a {
+                env_keys.push(k.clone());
+            }
+        }
+        AccessLog {
+            atoms,
+            sink,
+            env_keys,
+        }
+    }
+
+    /// Formats and queues one line.
+    pub(crate) fn log(&self, e: &Entry<'_>) {
+        let line = self.format(e);
+        self.sink.write_line(line);
+    }
+
+    pub(crate) fn format(&self, e: &Entry<'_>) -> String {
+        let mut s = String::with_capacity(128);
+        let dash = |v: Option<String>| v.filter(|v| !v.is_empty()).unwrap_or_else(|| "-".into());
+        let mut env_i = 1; // env_values[0] is REMOTE_ADDR
+        for a in &self.atoms {
+            match a {
+                Atom::Lit(l) => s.push_str(l),
+                Atom::Remote => s.push_str(&dash(e.env_values.first().cloned().flatten())),
+                Atom::Dash => s.push('-'),
+                Atom::Time => {
+                    let secs = e
+                        .started
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let t = UtcTime::from_unix(secs);
+                    let _ = write!(
+                        s,
+                        "[{:02}/{}/{}:{:02}:{:02}:{:02} +0000]",
+                        t.day,
+                        MONTHS[(t.month as usize).clamp(1, 12) - 1],
+                        t.year,
+                        t.hour,
+                        t.minute,
+                        t.second
+                    );
+                }
+                Atom::RequestLine => {
+                    let _ = write!(s, "{} {} {}", e.method, e.target, e.protocol);
+                }
+                Atom::Method => s.push_str(e.method),
+                Atom::Path => s.push_str(e.target.split('?').next().unwrap_or("")),
+                Atom::Query => s.push_str(e.target.split_once('?').map_or("", |(_, q)| q)),
+                Atom::Protocol => s.push_str(e.protocol),
+                Atom::Status => {
+                    let _ = write!(s, "{}", e.status);
+                }
+                Atom::BytesOrZero => {
+                    let _ = write!(s, "{}", e.bytes);
+                }
+                Atom::BytesOrDash => {
+                    if e.bytes == 0 {
+                        s.push('-');
+                    } else {
+                        let _ = write!(s, "{}", e.bytes);
+                    }
+                }
+                Atom::Referer => s.push_str(&dash((e.request_header)("referer"))),
+                Atom::Agent => s.push_str(&dash((e.request_header)("user-agent"))),
+                Atom::Secs => {
+                    let _ = write!(s, "{}", e.took.as_secs());
+                }
+                Atom::Millis => {
+                    let _ = write!(s, "{}", e.took.as_millis());
+                }
+                Atom::Micros => {
+                    let _ = write!(s, "{}", e.took.as_micros());
+                }
+                Atom::DecimalSecs => {
+                    let _ = write!(s, "{:.6}", e.took.as_secs_f64());
+                }
+                Atom::Pid => {
+                    let _ = write!(s, "<{}>", std::process::id());
+                }
+                Atom::ReqHeader(h) => s.push_str(&dash((e.request_header)(h))),
+                Atom::RespHeader(h) => s.push_str(&dash((e.response_header)(h))),
+                Atom::Env(_) => {
+                    s.push_str(&dash(e.env_values.get(env_i).cloned().flatten()));
+                    env_i += 1;
+                }
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry<'a>(
+        env: &'a [Option<String>],
+        rh: &'a dyn Fn(&str) -> Option<String>,
+        oh: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Entry<'a> {
+        Entry {
+            env_values: env,
+            method: "GET",
+            target: "/a/b?x=1",
+            protocol: "HTTP/1.1",
+            status: 200,
+            bytes: 12,
+            request_header: rh,
+            response_header: oh,
+            started: UNIX_EPOCH + Duration::from_secs(784111777),
+            took: Duration::from_micros(1534),
+        }
+    }
+
+    #[test]
+    fn gunicorn_default_format() {
+        let log = AccessLog::new(
+            crate::config::DEFAULT_ACCESS_LOG_FORMAT,
+            LogSink::open_stderr().unwrap(),
+        );
+        let env = [Some("10.0.0.1".to_owned())];
+        let rh = |h: &str| (h == "user-agent").then(|| "curl/8".to_owned());
+        let oh = |_: &str| None;
+        assert_eq!(
+            log.format(&entry(&env, &rh, &oh)),
+            r#"10.0.0.1 - - [06/Nov/1994:08:49:37 +0000] "GET /a/b?x=1 HTTP/1.1" 200 12 "-" "curl/8""#
+        );
+    }
+
+    #[test]
+    fn every_atom() {
+        let log = AccessLog::new(
+            "%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%(T)s|%(M)s|%(D)s|%(L)s|%({x-id}i)s|%({Server}o)s|%({PATH_INFO}e)s|%(zz)s",
+            LogSink::open_stderr().unwrap(),
+        );
+        assert_eq!(log.env_keys, ["REMOTE_ADDR", "PATH_INFO"]);
+        let env = [None, Some("/a/b".to_owned())];
+        let rh = |h: &str| (h == "x-id").then(|| "7".to_owned());
+        let oh = |h: &str| (h == "Server").then(|| "gl".to_owned());
+        assert_eq!(
+            log.format(&entry(&env, &rh, &oh)),
+            "GET|/a/b|x=1|HTTP/1.1|200|12|0|1|1534|0.001534|7|gl|/a/b|-"
+        );
+    }
+}
