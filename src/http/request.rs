@@ -721,3 +721,461 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
             .ok_or(err(ErrorKind::BadContentLength, "Content-Length overflows"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorKind::*;
+
+    fn parse(buf: &[u8]) -> Result<(RequestHead, usize), Error> {
+        parse_with(buf, &Limits::default())
+    }
+
+    fn parse_with(buf: &[u8], limits: &Limits) -> Result<(RequestHead, usize), Error> {
+        let mut head = RequestHead::new();
+        match head.parse(buf, limits)? {
+            Parsed::Complete(n) => Ok((head, n)),
+            Parsed::Partial => panic!("partial: {:?}", String::from_utf8_lossy(buf)),
+        }
+    }
+
+    /// httparse-style table: `name: bytes => |head, buf| { checks }`.
+    macro_rules! ok {
+        ($($name:ident: $buf:expr => |$h:ident, $b:ident| $body:block)*) => {$(
+            #[test]
+            fn $name() {
+                let $b: &[u8] = $buf;
+                let ($h, n) = parse($b).unwrap();
+                assert_eq!(n, $b.len(), "whole input is the head");
+                $body
+            }
+        )*};
+    }
+
+    /// `name: bytes => ErrorKind`.
+    macro_rules! bad {
+        ($($name:ident: $buf:expr => $kind:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let buf: &[u8] = $buf;
+                let got = RequestHead::new().parse(buf, &Limits::default());
+                assert_eq!(got.map_err(|e| e.kind()), Err($kind));
+            }
+        )*};
+    }
+
+    fn names<'a>(h: &RequestHead, buf: &'a [u8]) -> Vec<(&'a [u8], &'a [u8])> {
+        h.headers
+            .iter()
+            .map(|f| (f.name.get(buf), f.value.get(buf)))
+            .collect()
+    }
+
+    ok! {
+        simple_get: b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" => |h, b| {
+            assert_eq!(h.method.get(b), b"GET");
+            assert_eq!(h.target.get(b), b"/");
+            assert_eq!(h.version, Version::Http11);
+            assert_eq!(names(&h, b), [(&b"Host"[..], &b"a"[..])]);
+            assert_eq!(h.body, BodyLength::Empty);
+            assert!(h.keep_alive);
+            assert!(!h.expect_continue);
+        }
+        no_headers: b"GET /x?y=z HTTP/1.0\r\n\r\n" => |h, b| {
+            assert_eq!(h.target.get(b), b"/x?y=z");
+            assert_eq!(h.version, Version::Http10);
+            assert!(h.headers.is_empty());
+            assert!(!h.keep_alive);
+        }
+        value_ows_trimmed: b"GET / HTTP/1.1\r\nA:  \t x y \t \r\nB:\r\nC:z\r\n\r\n" => |h, b| {
+            assert_eq!(
+                names(&h, b),
+                [(&b"A"[..], &b"x y"[..]), (b"B", b""), (b"C", b"z")]
+            );
+        }
+        obs_text_value: b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n" => |h, b| {
+            assert_eq!(h.headers[0].value.get(b), b"caf\xc3\xa9");
+        }
+        underscore_names_kept: b"GET / HTTP/1.1\r\nX_Y: 1\r\n\r\n" => |h, b| {
+            assert_eq!(h.headers[0].name.get(b), b"X_Y");
+        }
+        leading_empty_lines: b"\r\n\r\nGET / HTTP/1.1\r\n\r\n" => |h, b| {
+            assert_eq!(h.method.get(b), b"GET");
+        }
+        content_length: b"POST / HTTP/1.1\r\ncontent-LENGTH: 0012\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Length(12));
+        }
+        content_length_zero_is_empty: b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Empty);
+        }
+        content_length_max: b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Length(u64::MAX));
+        }
+        chunked: b"POST / HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Chunked);
+        }
+        chunked_after_codings: b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: identity, ,chunked\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Chunked);
+        }
+        identity_only_uses_length: b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Length(3));
+        }
+        underscore_framing_ignored: b"GET / HTTP/1.0\r\nTransfer_Encoding: x\r\nContent_Length: -1\r\n\r\n" => |h, _b| {
+            assert_eq!(h.body, BodyLength::Empty);
+        }
+        close_11: b"GET / HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n" => |h, _b| {
+            assert!(!h.keep_alive);
+        }
+        keep_alive_10: b"GET / HTTP/1.0\r\nConnection: foo\r\nConnection: Keep-Alive\r\n\r\n" => |h, _b| {
+            assert!(h.keep_alive);
+        }
+        keep_alive_and_close_10: b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n" => |h, _b| {
+            assert!(!h.keep_alive);
+        }
+        expect_continue: b"PUT / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n" => |h, _b| {
+            assert!(h.expect_continue);
+        }
+        expect_continue_ignored_10: b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n" => |h, _b| {
+            assert!(!h.expect_continue);
+        }
+        repeated_list_fields: b"GET / HTTP/1.1\r\nAccept: a\r\nAccept: b\r\n\r\n" => |h, _b| {
+            assert_eq!(h.headers.len(), 2);
+        }
+        absolute_form: b"GET http://user:pw@example.com:8080/p?q HTTP/1.1\r\n\r\n" => |h, b| {
+            assert_eq!(h.target.get(b), b"http://user:pw@example.com:8080/p?q");
+        }
+        absolute_form_ipv6: b"GET https://[::1]/ HTTP/1.1\r\n\r\n" => |h, _b| {}
+        absolute_form_no_path: b"GET http://example.com HTTP/1.1\r\n\r\n" => |h, _b| {}
+        asterisk_options: b"OPTIONS * HTTP/1.1\r\n\r\n" => |h, b| {
+            assert_eq!(h.target.get(b), b"*");
+        }
+        authority_connect: b"CONNECT example.com:443 HTTP/1.1\r\n\r\n" => |h, _b| {}
+        authority_connect_ipv6: b"CONNECT [2001:db8::1]:443 HTTP/1.1\r\n\r\n" => |h, _b| {}
+        odd_but_allowed_target: b"GET /a\"b\xc3\xa0%20#frag HTTP/1.1\r\n\r\n" => |h, _b| {}
+        token_method: b"-BLARGH /foo HTTP/1.1\r\n\r\n" => |h, b| {
+            assert_eq!(h.method.get(b), b"-BLARGH");
+        }
+        special_name_chars: b"GET / HTTP/1.1\r\nX.Custom|Pipe~!#$%&'*+^`: ok\r\n\r\n" => |h, _b| {}
+    }
+
+    bad! {
+        empty_line_only_bare_lf: b"\nGET / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        too_many_empty_lines: b"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        lowercase_method: b"get / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        method_nul: b"GET\x00 / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        method_colon: b"GET: / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        method_utf8: b"GET\xc3\x9f / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        leading_space: b" GET / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        two_spaces: b"GET  / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        tab_separator: b"GET\t/ HTTP/1.1\r\n\r\n" => BadRequestLine;
+        missing_target: b"GET HTTP/1.1\r\n\r\n" => BadRequestLine;
+        space_in_target: b"GET /a b HTTP/1.1\r\n\r\n" => BadRequestLine;
+        control_in_target: b"GET /a\x01 HTTP/1.1\r\n\r\n" => BadRequestLine;
+        del_in_target: b"GET /a\x7f HTTP/1.1\r\n\r\n" => BadRequestLine;
+        trailing_space: b"GET / HTTP/1.1 \r\n\r\n" => BadRequestLine;
+        bare_lf_request_line: b"GET / HTTP/1.1\n\r\n" => BadRequestLine;
+        bare_lf_inside_line: b"GET\n/\nHTTP/1.1\r\n\r\n" => BadRequestLine;
+        bare_cr_request_line: b"GET / HTTP/1.1\rX\r\n\r\n" => BadRequestLine;
+        relative_target: b"GET foo/bar HTTP/1.1\r\n\r\n" => BadRequestLine;
+        asterisk_on_get: b"GET * HTTP/1.1\r\n\r\n" => BadRequestLine;
+        authority_on_get: b"GET example.com:443 HTTP/1.1\r\n\r\n" => BadRequestLine;
+        connect_origin_form: b"CONNECT / HTTP/1.1\r\n\r\n" => BadRequestLine;
+        connect_without_port: b"CONNECT example.com HTTP/1.1\r\n\r\n" => BadRequestLine;
+        connect_bad_host: b"CONNECT exa]mple:1 HTTP/1.1\r\n\r\n" => BadRequestLine;
+        absolute_bad_host: b"PUT s://]ufd/: HTTP/1.1\r\n\r\n" => BadRequestLine;
+        absolute_empty_host: b"GET http:///x HTTP/1.1\r\n\r\n" => BadRequestLine;
+        absolute_without_slashes: b"GET mailto:a@b HTTP/1.1\r\n\r\n" => BadRequestLine;
+        absolute_bad_scheme: b"GET 1http://a/ HTTP/1.1\r\n\r\n" => BadRequestLine;
+        version_2: b"GET / HTTP/2.0\r\n\r\n" => BadVersion;
+        version_0_9: b"GET / HTTP/0.9\r\n\r\n" => BadVersion;
+        version_1_2: b"GET / HTTP/1.2\r\n\r\n" => BadVersion;
+        version_long: b"GET / HTTP/1.1.1\r\n\r\n" => BadRequestLine;
+        version_https: b"GET / HTTPS/1.1\r\n\r\n" => BadRequestLine;
+        version_lower: b"GET / http/1.1\r\n\r\n" => BadRequestLine;
+        version_digits: b"GET / HTTP/111\r\n\r\n" => BadRequestLine;
+        version_ftp: b"GET / FTP/1.1\r\n\r\n" => BadRequestLine;
+        space_before_colon: b"GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\n" => BadHeader;
+        tab_before_colon: b"GET / HTTP/1.1\r\nHost\t: a\r\n\r\n" => BadHeader;
+        no_colon: b"GET / HTTP/1.1\r\nHost\r\n\r\n" => BadHeader;
+        empty_name: b"GET / HTTP/1.1\r\n: a\r\n\r\n" => BadHeader;
+        name_nul: b"GET / HTTP/1.1\r\nba\x00z: a\r\n\r\n" => BadHeader;
+        name_utf8: b"GET / HTTP/1.1\r\nX\xc3\x9f: a\r\n\r\n" => BadHeader;
+        value_nul: b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n" => BadHeader;
+        value_bel: b"GET / HTTP/1.1\r\nX: a\x07b\r\n\r\n" => BadHeader;
+        value_del: b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n" => BadHeader;
+        value_bare_cr: b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n" => BadHeader;
+        value_bare_lf: b"GET / HTTP/1.1\r\nX: a\nContent-Length: 5\r\n\r\n" => BadHeader;
+        bare_lf_end: b"GET / HTTP/1.1\r\nX: a\r\n\n" => BadHeader;
+        bare_cr_end: b"GET / HTTP/1.1\r\nX: a\r\n\rX" => BadHeader;
+        obs_fold: b"GET / HTTP/1.1\r\nLong: one\r\n two\r\n\r\n" => BadHeader;
+        obs_fold_tab: b"GET / HTTP/1.1\r\nLong: one\r\n\ttwo\r\n\r\n" => BadHeader;
+        space_before_first_field: b"GET / HTTP/1.1\r\n Host: a\r\n\r\n" => BadHeader;
+        repeated_host: b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n" => BadHeader;
+        repeated_content_type: b"GET / HTTP/1.1\r\nContent-Type: a\r\nContent-Type: a\r\n\r\n" => BadHeader;
+        cl_negative: b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n" => BadContentLength;
+        cl_plus: b"GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n" => BadContentLength;
+        cl_inner_space: b"GET / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n" => BadContentLength;
+        cl_underscore: b"GET / HTTP/1.1\r\nContent-Length: 0_1\r\n\r\n" => BadContentLength;
+        cl_hex: b"GET / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n" => BadContentLength;
+        cl_empty: b"GET / HTTP/1.1\r\nContent-Length:\r\n\r\n" => BadContentLength;
+        cl_list: b"GET / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n" => BadContentLength;
+        cl_repeated_same: b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n" => BadContentLength;
+        cl_repeated_differ: b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n" => BadContentLength;
+        cl_overflow: b"GET / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n" => BadContentLength;
+        cl_and_te: b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" => LengthAndTransferEncoding;
+        te_and_cl: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n" => LengthAndTransferEncoding;
+        te_in_http10: b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" => TransferEncodingInHttp10;
+        te_identity_in_http10: b"POST / HTTP/1.0\r\nTransfer-Encoding: identity\r\n\r\n" => TransferEncodingInHttp10;
+        te_gzip_only: b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n" => ChunkedNotLast;
+        te_chunked_then_gzip: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n" => ChunkedNotLast;
+        te_chunked_twice: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" => ChunkedNotLast;
+        te_chunked_identity: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n" => ChunkedNotLast;
+        te_unknown: b"POST / HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n" => UnknownTransferCoding;
+        te_with_params: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n" => UnknownTransferCoding;
+    }
+
+    #[test]
+    fn error_statuses() {
+        let status = |buf: &[u8], limits: &Limits| {
+            RequestHead::new().parse(buf, limits).unwrap_err().status()
+        };
+        let d = Limits::default();
+        assert_eq!(status(b"GET / HTTP/2.0\r\n\r\n", &d), 505);
+        assert_eq!(status(b"GET / HTTP/1.1\r\nA b\r\n\r\n", &d), 400);
+        assert_eq!(
+            status(
+                b"GET /aaaaaaaaaaa HTTP/1.1\r\n\r\n",
+                &Limits {
+                    request_line: 10,
+                    ..d
+                }
+            ),
+            414
+        );
+        assert_eq!(
+            status(
+                b"GET / HTTP/1.1\r\nA: b\r\nC: d\r\n\r\n",
+                &Limits { fields: 1, ..d }
+            ),
+            431
+        );
+        assert_eq!(
+            status(
+                b"GET / HTTP/1.1\r\nA: bbbbbbbbbb\r\n\r\n",
+                &Limits {
+                    field_size: 10,
+                    ..d
+                }
+            ),
+            431
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", &d),
+            501
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &d),
+            400
+        );
+    }
+
+    #[test]
+    fn request_line_limit_is_exact() {
+        // "GET /xxxx HTTP/1.1" is 14 + path bytes; the limit excludes the CRLF.
+        let line = |path_len: usize| format!("GET /{} HTTP/1.1\r\n\r\n", "x".repeat(path_len));
+        let limits = Limits {
+            request_line: 30,
+            ..Limits::default()
+        };
+        let at = line(30 - 14);
+        assert_eq!(at.len(), 30 + 4);
+        assert!(parse_with(at.as_bytes(), &limits).is_ok());
+        let over = line(30 - 13);
+        let err = RequestHead::new()
+            .parse(over.as_bytes(), &limits)
+            .unwrap_err();
+        assert_eq!(err.kind(), RequestLineTooLong);
+        // Without any CRLF yet, the line is refused as soon as it cannot fit any more.
+        let mut head = RequestHead::new();
+        let endless = "GET /".to_string() + &"x".repeat(100);
+        assert_eq!(
+            head.parse(&endless.as_bytes()[..31], &limits),
+            Ok(Parsed::Partial)
+        );
+        assert_eq!(
+            head.parse(&endless.as_bytes()[..32], &limits)
+                .unwrap_err()
+                .kind(),
+            RequestLineTooLong
+        );
+    }
+
+    #[test]
+    fn field_size_limit_is_exact_and_counts_crlf() {
+        // gunicorn's measure: the field line with its CRLF.
+        let limits = Limits {
+            field_size: 10,
+            ..Limits::default()
+        };
+        assert!(parse_with(b"GET / HTTP/1.1\r\nA: 12345\r\n\r\n", &limits).is_ok());
+        let err = RequestHead::new()
+            .parse(b"GET / HTTP/1.1\r\nA: 123456\r\n\r\n", &limits)
+            .unwrap_err();
+        assert_eq!(err.kind(), HeaderTooLarge);
+        // Refused while partial, as soon as the line cannot end within the limit.
+        let mut head = RequestHead::new();
+        assert_eq!(
+            head.parse(b"GET / HTTP/1.1\r\nA: 123456", &limits),
+            Ok(Parsed::Partial)
+        );
+        assert_eq!(
+            head.parse(b"GET / HTTP/1.1\r\nA: 1234567", &limits)
+                .unwrap_err()
+                .kind(),
+            HeaderTooLarge
+        );
+    }
+
+    #[test]
+    fn fields_limit_is_exact() {
+        let limits = Limits {
+            fields: 2,
+            ..Limits::default()
+        };
+        assert!(parse_with(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &limits).is_ok());
+        let mut head = RequestHead::new();
+        // The third field is refused from its first byte.
+        let err = head
+            .parse(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC", &limits)
+            .unwrap_err();
+        assert_eq!(err.kind(), TooManyHeaders);
+    }
+
+    #[test]
+    fn zero_limits_mean_default() {
+        let zero = Limits {
+            request_line: 0,
+            fields: 0,
+            field_size: 0,
+        };
+        assert_eq!(zero.effective(), Limits::default());
+        assert_eq!(zero.max_head(), Limits::default().max_head());
+        let big = "X: ".to_string() + &"y".repeat(8190) + "\r\n";
+        let req = format!("GET / HTTP/1.0\r\n{big}\r\n");
+        let err = RequestHead::new().parse(req.as_bytes(), &zero).unwrap_err();
+        assert_eq!(err.kind(), HeaderTooLarge);
+    }
+
+    #[test]
+    fn huge_limits_are_capped() {
+        let huge = Limits {
+            request_line: usize::MAX,
+            fields: usize::MAX,
+            field_size: usize::MAX,
+        };
+        assert!(huge.max_head() < u32::MAX as usize);
+        assert!(parse_with(b"GET / HTTP/1.1\r\n\r\n", &huge).is_ok());
+    }
+
+    /// A partial head is never bigger than `max_head`, whatever the bytes.
+    #[test]
+    fn partial_never_exceeds_max_head() {
+        let limits = Limits {
+            request_line: 20,
+            fields: 3,
+            field_size: 16,
+        };
+        let max = limits.max_head();
+        let mut head = RequestHead::new();
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let alphabet = b"GET /\r\n:aZ \t\x00";
+        for _ in 0..20_000 {
+            let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+            let len = (seed % 120) as usize;
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                buf.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            if let Ok(Parsed::Partial) = head.parse(&buf, &limits) {
+                assert!(buf.len() < max, "{buf:?}");
+            }
+        }
+    }
+
+    const REQUESTS: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\r\nPOST /upload?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nX:\r\n\r\n",
+        b"GET /favicon.ico HTTP/1.1\r\nHost: 0.0.0.0=5000\r\nUser-Agent: Mozilla/5.0 (X11; U; Linux i686; en-US; rv:1.9) Gecko/2008061015 Firefox/3.0\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-us,en;q=0.5\r\nKeep-Alive: 300\r\nConnection: keep-alive\r\n\r\n",
+    ];
+
+    #[test]
+    fn partial_at_every_split_point() {
+        let mut head = RequestHead::new();
+        for req in REQUESTS {
+            for cut in 0..req.len() {
+                assert_eq!(
+                    head.parse(&req[..cut], &Limits::default()),
+                    Ok(Parsed::Partial),
+                    "{cut}"
+                );
+            }
+            assert_eq!(
+                head.parse(req, &Limits::default()),
+                Ok(Parsed::Complete(req.len()))
+            );
+        }
+    }
+
+    #[test]
+    fn pipelined_heads() {
+        let all: Vec<u8> = REQUESTS.concat();
+        let mut head = RequestHead::new();
+        let mut pos = 0;
+        let mut methods = Vec::new();
+        for req in REQUESTS {
+            let rest = &all[pos..];
+            assert_eq!(
+                head.parse(rest, &Limits::default()),
+                Ok(Parsed::Complete(req.len()))
+            );
+            // Spans are relative to the slice handed to parse.
+            methods.push(head.method.get(rest).to_vec());
+            pos += req.len();
+        }
+        assert_eq!(methods, [&b"GET"[..], b"POST", b"GET"]);
+    }
+
+    #[test]
+    fn reuse_clears_and_keeps_capacity() {
+        let mut head = RequestHead::new();
+        let long = REQUESTS[2];
+        head.parse(long, &Limits::default()).unwrap();
+        assert_eq!(head.headers.len(), 6);
+        let cap = head.headers.capacity();
+        let buf = b"PUT /x HTTP/1.0\r\nExpect: 100-continue\r\n\r\n";
+        head.parse(buf, &Limits::default()).unwrap();
+        assert_eq!(head.headers.len(), 1);
+        assert_eq!(head.headers.capacity(), cap);
+        assert!(!head.keep_alive);
+        assert_eq!(head.body, BodyLength::Empty);
+    }
+
+    /// Timing check, run with `cargo test --release -- --ignored parse_speed --nocapture`.
+    #[test]
+    #[ignore]
+    fn parse_speed() {
+        let buf = b"GET /index.html?page=1 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101\r\nAccept: text/html,application/xhtml+xml\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n";
+        let mut head = RequestHead::new();
+        let limits = Limits::default();
+        let n = 1_000_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let r = head.parse(std::hint::black_box(buf), &limits);
+            std::hint::black_box(r.unwrap());
+        }
+        let per = t.elapsed() / n;
+        eprintln!("{} bytes, 5 headers: {per:?} per parse", buf.len());
+    }
+}
