@@ -355,3 +355,215 @@ fn expect(b: u8, want: u8, next: State, detail: &'static str) -> Result<State, E
 fn hex(b: u8) -> Option<u64> {
     (b as char).to_digit(16).map(u64::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `input` fed in pieces whose sizes come from `sizes` (cycled); returns the
+    /// body, the trailers and the bytes left after the end, or the first error.
+    fn decode_in(input: &[u8], sizes: &mut dyn FnMut() -> usize) -> Result<Decoded, Error> {
+        let mut dec = ChunkedDecoder::new();
+        let mut body = Vec::new();
+        let mut pos = 0usize;
+        loop {
+            let end = input.len().min(pos.saturating_add(sizes().max(1)));
+            match dec.decode(&input[pos..end])? {
+                (used, Chunk::Data(r)) => {
+                    assert_eq!(r.end, used, "consumed includes the data");
+                    assert!(!r.is_empty());
+                    body.extend_from_slice(&input[pos..end][r]);
+                    pos += used;
+                }
+                (used, Chunk::More) => {
+                    assert_eq!(used, end - pos, "More consumes everything");
+                    pos += used;
+                    if pos == input.len() {
+                        return Ok(Decoded {
+                            body,
+                            trailers: vec![],
+                            rest: None,
+                        });
+                    }
+                }
+                (used, Chunk::End) => {
+                    pos += used;
+                    assert!(dec.is_done());
+                    assert_eq!(dec.decode(b"more").unwrap(), (0, Chunk::End));
+                    let trailers = dec
+                        .trailers()
+                        .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                        .collect();
+                    return Ok(Decoded {
+                        body,
+                        trailers,
+                        rest: Some(input[pos..].to_vec()),
+                    });
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Decoded {
+        body: Vec<u8>,
+        trailers: Vec<(Vec<u8>, Vec<u8>)>,
+        /// What followed the body; `None` if the input ended inside it.
+        rest: Option<Vec<u8>>,
+    }
+
+    /// Decodes `input` whole, one byte at a time, and in pseudo-random pieces, and checks
+    /// that all three agree.
+    fn decode_all_ways(input: &[u8]) -> Result<Decoded, Error> {
+        let whole = decode_in(input, &mut || usize::MAX);
+        let bytewise = decode_in(input, &mut || 1);
+        assert_eq!(whole, bytewise, "whole vs one byte at a time");
+        for seed in 1..20u64 {
+            let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let random = decode_in(input, &mut || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 9) as usize
+            });
+            assert_eq!(whole, random, "whole vs random pieces (seed {seed})");
+        }
+        whole
+    }
+
+    /// `name: input => body, rest;` decodes to `body` with `rest` left after the end.
+    macro_rules! ok {
+        ($($name:ident: $input:expr => $body:expr, $rest:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let d = decode_all_ways($input).unwrap();
+                assert_eq!(d.body, &$body[..]);
+                assert_eq!(d.rest.as_deref(), Some(&$rest[..]));
+            }
+        )*};
+    }
+
+    /// `name: input => ErrorKind;`.
+    macro_rules! bad {
+        ($($name:ident: $input:expr => $kind:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(decode_all_ways($input).map_err(|e| e.kind()), Err($kind));
+            }
+        )*};
+    }
+
+    ok! {
+        one_chunk: b"5\r\nhello\r\n0\r\n\r\n" => b"hello", b"";
+        two_chunks: b"5\r\nhello\r\n6\r\n world\r\n000\r\n\r\nGET / HTTP/1.1\r\n" => b"hello world", b"GET / HTTP/1.1\r\n";
+        empty_body: b"0\r\n\r\n" => b"", b"";
+        hex_sizes: b"A\r\n0123456789\r\nf\r\n0123456789abcde\r\n0\r\n\r\n" => b"01234567890123456789abcde", b"";
+        leading_zeros: b"0005\r\nhello\r\n0\r\n\r\n" => b"hello", b"";
+        extensions: b"5; some; parameters=stuff\r\nhello\r\n6 ;blah\t; x = y\r\n world\r\n0;last\r\n\r\n" => b"hello world", b"";
+        quoted_extension: b"5;foo=\"bar baz; \\\"q\\\" \"\r\nhello\r\n0\r\n\r\n" => b"hello", b"";
+        data_with_crlf: b"4\r\n\r\n\r\n\r\n0\r\n\r\n" => b"\r\n\r\n", b"";
+        binary_data: b"3\r\n\x00\xff\n\r\n0\r\n\r\n" => b"\x00\xff\n", b"";
+    }
+
+    bad! {
+        missing_size: b"\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        space_before_size: b" 5\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        space_after_size: b"5\r\nhello\r\n0 \r\n\r\n" => ErrorKind::BadChunk;
+        only_extension: b" ;foo=bar\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        minus: b"-5\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        plus: b"+5\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        hex_prefix: b"0x5\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        underscore: b"5\r\nhello\r\n6_0\r\n world\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        bare_lf_size: b"5\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        bare_lf_before_ext: b"5\n;\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        bare_cr_size: b"5\rhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        bare_cr_extension: b"5;ext=val\rue\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        nul_extension: b"5;e\x00\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        cr_in_quotes_unclosed: b"5;e=\"a\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        data_too_long: b"5\r\nhello!\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        data_lf_only: b"5\r\nhello\n0\r\n\r\n" => ErrorKind::BadChunk;
+        data_cr_only: b"5\r\nhello\r0\r\n\r\n" => ErrorKind::BadChunk;
+        end_bare_cr: b"0\r\n\rX" => ErrorKind::BadChunk;
+        overflow: b"10000000000000000\r\n" => ErrorKind::ChunkSizeOverflow;
+        trailer_fold: b"0\r\nA: b\r\n c\r\n\r\n" => ErrorKind::BadChunk;
+        trailer_no_colon: b"0\r\nAb\r\n\r\n" => ErrorKind::BadChunk;
+        trailer_space_before_colon: b"0\r\nA : b\r\n\r\n" => ErrorKind::BadChunk;
+        trailer_bad_value: b"0\r\nA: b\x07\r\n\r\n" => ErrorKind::BadChunk;
+        trailer_bare_lf: b"0\r\nA: b\n\r\n" => ErrorKind::BadChunk;
+        trailer_content_length: b"0\r\nContent-Length: 99\r\n\r\n" => ErrorKind::BadChunk;
+        trailer_host: b"0\r\nhost: evil\r\n\r\n" => ErrorKind::BadChunk;
+        trailer_te: b"0\r\nTransfer-Encoding: chunked\r\n\r\n" => ErrorKind::BadChunk;
+    }
+
+    #[test]
+    fn largest_size_does_not_overflow() {
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(
+            dec.decode(b"ffffffffffffffff\r\nab").unwrap(),
+            (20, Chunk::Data(18..20))
+        );
+        assert_eq!(dec.state, State::Data(u64::MAX - 2));
+    }
+
+    #[test]
+    fn trailers_are_kept() {
+        let d =
+            decode_all_ways(b"5\r\nhello\r\n0\r\nVary: *\r\nContent-Type:  text/plain \r\n\r\nX")
+                .unwrap();
+        assert_eq!(d.body, b"hello");
+        assert_eq!(
+            d.trailers,
+            [
+                (b"Vary".to_vec(), b"*".to_vec()),
+                (b"Content-Type".to_vec(), b"text/plain".to_vec())
+            ]
+        );
+        assert_eq!(d.rest.as_deref(), Some(&b"X"[..]));
+    }
+
+    #[test]
+    fn truncated_body_needs_more() {
+        // A body cut anywhere before its final CRLF is never complete.
+        let input = b"5\r\nhello\r\n0\r\nA: b\r\n\r\n";
+        for cut in 0..input.len() {
+            let d = decode_in(&input[..cut], &mut || 3).unwrap();
+            assert_eq!(d.rest, None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn extensions_are_bounded() {
+        let body = |chunks: usize| {
+            let ext = "a".repeat(1000);
+            let mut input = Vec::new();
+            for _ in 0..chunks {
+                input.extend_from_slice(format!("1;{ext}\r\nx\r\n").as_bytes());
+            }
+            input.extend_from_slice(b"0\r\n\r\n");
+            decode_in(&input, &mut || 100)
+        };
+        assert_eq!(body(10).unwrap().body, b"xxxxxxxxxx");
+        assert_eq!(body(20).unwrap_err().detail(), "chunk extensions too long");
+    }
+
+    #[test]
+    fn trailers_are_bounded() {
+        let mut input = b"0\r\n".to_vec();
+        for i in 0..200 {
+            input.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(50)).as_bytes());
+        }
+        input.extend_from_slice(b"\r\n");
+        let err = decode_in(&input, &mut || 64).unwrap_err();
+        assert_eq!(err.detail(), "trailer section too large");
+    }
+
+    #[test]
+    fn large_chunk_in_pieces() {
+        let data = vec![b'z'; 100_000];
+        let mut input = format!("{:x}\r\n", data.len()).into_bytes();
+        input.extend_from_slice(&data);
+        input.extend_from_slice(b"\r\n0\r\n\r\n");
+        let d = decode_in(&input, &mut || 4096).unwrap();
+        assert_eq!(d.body, data);
+    }
+}

@@ -745,6 +745,7 @@ mod tests {
             #[test]
             fn $name() {
                 let $b: &[u8] = $buf;
+                #[allow(unused_variables)]
                 let ($h, n) = parse($b).unwrap();
                 assert_eq!(n, $b.len(), "whole input is the head");
                 $body
