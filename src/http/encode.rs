@@ -271,3 +271,320 @@ pub fn parse_status(status: &str) -> Option<u16> {
     }
     Some(code.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0')))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Version::{Http10, Http11};
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn head(
+        status: &str,
+        headers: &[(&str, &str)],
+        framing: Framing,
+        version: Version,
+        keep_alive: bool,
+    ) -> String {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            status,
+            headers.iter().copied(),
+            framing,
+            version,
+            keep_alive,
+            DATE,
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn framing_table() {
+        let cases = [
+            // (version, head, status, known, keep-alive) => (framing, keep-alive)
+            (
+                (Http11, false, 200, Some(5), true),
+                (Framing::Length(5), true),
+            ),
+            (
+                (Http11, false, 200, Some(0), false),
+                (Framing::Length(0), false),
+            ),
+            ((Http11, false, 200, None, true), (Framing::Chunked, true)),
+            ((Http11, false, 200, None, false), (Framing::Chunked, false)),
+            ((Http10, false, 200, None, true), (Framing::Close, false)),
+            (
+                (Http10, false, 200, Some(3), true),
+                (Framing::Length(3), true),
+            ),
+            (
+                (Http11, true, 200, Some(7), true),
+                (Framing::NoBody(Some(7)), true),
+            ),
+            (
+                (Http11, true, 200, None, true),
+                (Framing::NoBody(None), true),
+            ),
+            (
+                (Http10, true, 200, None, true),
+                (Framing::NoBody(None), true),
+            ),
+            (
+                (Http11, false, 204, Some(5), true),
+                (Framing::NoBody(None), true),
+            ),
+            (
+                (Http11, false, 304, Some(5), true),
+                (Framing::NoBody(None), true),
+            ),
+            (
+                (Http11, true, 304, Some(5), true),
+                (Framing::NoBody(None), true),
+            ),
+            (
+                (Http11, false, 101, None, true),
+                (Framing::NoBody(None), true),
+            ),
+            (
+                (Http11, false, 199, None, true),
+                (Framing::NoBody(None), true),
+            ),
+            ((Http11, false, 205, None, true), (Framing::Chunked, true)),
+        ];
+        for ((v, h, s, k, ka), want) in cases {
+            assert_eq!(
+                response_framing(v, h, s, k, ka),
+                want,
+                "{v:?} head={h} {s} {k:?} {ka}"
+            );
+        }
+    }
+
+    #[test]
+    fn head_with_length() {
+        assert_eq!(
+            head(
+                "200 OK",
+                &[("Content-Type", "text/plain")],
+                Framing::Length(12),
+                Http11,
+                true
+            ),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_chunked_close() {
+        assert_eq!(
+            head(
+                "201 Created",
+                &[("A", "1"), ("B", "2")],
+                Framing::Chunked,
+                Http11,
+                false
+            ),
+            "HTTP/1.1 201 Created\r\nA: 1\r\nB: 2\r\nTransfer-Encoding: chunked\r\n\
+             Connection: close\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_http10() {
+        assert_eq!(
+            head("200 OK", &[], Framing::Length(0), Http10, true),
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+        assert_eq!(
+            head("200 OK", &[], Framing::Close, Http10, false),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_no_body() {
+        assert_eq!(
+            head("200 OK", &[], Framing::NoBody(Some(42)), Http11, true),
+            "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+        assert_eq!(
+            head("204 No Content", &[], Framing::NoBody(None), Http11, true),
+            "HTTP/1.1 204 No Content\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn framing_headers_from_the_app_are_skipped() {
+        let app = [
+            ("content-length", "999"),
+            ("X", "y"),
+            ("Transfer-Encoding", "gzip"),
+            ("CONNECTION", "keep-alive"),
+        ];
+        assert_eq!(
+            head("200 OK", &app, Framing::Length(3), Http11, false),
+            "HTTP/1.1 200 OK\r\nX: y\r\nContent-Length: 3\r\nConnection: close\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn switching_protocols_keeps_the_app_connection_header() {
+        let app = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+        assert_eq!(
+            head(
+                "101 Switching Protocols",
+                &app,
+                Framing::NoBody(None),
+                Http11,
+                true
+            ),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_appends() {
+        let mut out = b"previous".to_vec();
+        write_head(
+            &mut out,
+            "200 OK",
+            [],
+            Framing::Length(1),
+            Http11,
+            true,
+            DATE,
+        );
+        assert!(out.starts_with(b"previousHTTP/1.1 200 OK\r\n"));
+    }
+
+    #[test]
+    fn chunks() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"", b""),
+            (b"a", b"1\r\na\r\n"),
+            (&[b'x'; 15], b"f\r\nxxxxxxxxxxxxxxx\r\n"),
+            (&[b'x'; 16], b"10\r\nxxxxxxxxxxxxxxxx\r\n"),
+        ];
+        for (data, want) in cases {
+            let mut out = Vec::new();
+            write_chunk(&mut out, data);
+            assert_eq!(out, *want);
+        }
+        let mut out = Vec::new();
+        write_chunk(&mut out, &vec![0u8; 0x12345]);
+        assert!(out.starts_with(b"12345\r\n\0"));
+        assert_eq!(out.len(), 7 + 0x12345 + 2);
+    }
+
+    #[test]
+    fn chunks_round_trip_through_the_decoder() {
+        use crate::http::decode::{Chunk, ChunkedDecoder};
+        let mut wire = Vec::new();
+        let pieces: [&[u8]; 4] = [b"hello", b"", b" ", &[7u8; 300]];
+        for piece in pieces {
+            write_chunk(&mut wire, piece);
+        }
+        wire.extend_from_slice(LAST_CHUNK);
+        let mut dec = ChunkedDecoder::new();
+        let (mut pos, mut body) = (0, Vec::new());
+        loop {
+            match dec.decode(&wire[pos..]).unwrap() {
+                (n, Chunk::Data(r)) => {
+                    body.extend_from_slice(&wire[pos..][r]);
+                    pos += n;
+                }
+                (n, Chunk::More) => pos += n,
+                (n, Chunk::End) => {
+                    pos += n;
+                    break;
+                }
+            }
+        }
+        assert_eq!(pos, wire.len());
+        assert_eq!(body, pieces.concat());
+    }
+
+    #[test]
+    fn header_names() {
+        for ok in ["A", "Content-Type", "x-y_z.1~!#$%&'*+^`|"] {
+            assert!(is_valid_header_name(ok), "{ok:?}");
+        }
+        for bad in [
+            "", "A B", "A:", "A\r\n", "é", "A\0", "(a)", "a/b", "a\"", "a\t",
+        ] {
+            assert!(!is_valid_header_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn header_values() {
+        for ok in [
+            "",
+            "text/plain; charset=utf-8",
+            "a\tb",
+            " x ",
+            "café",
+            "~\u{7e}",
+        ] {
+            assert!(is_valid_header_value(ok), "{ok:?}");
+        }
+        for bad in [
+            "a\r\nSet-Cookie: x",
+            "a\rb",
+            "a\nb",
+            "a\0b",
+            "a\x07b",
+            "a\x7fb",
+            "\x1b[31m",
+        ] {
+            assert!(!is_valid_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        let cases: &[(&str, Option<u16>)] = &[
+            ("200 OK", Some(200)),
+            ("200", Some(200)),
+            ("200 ", Some(200)),
+            ("404 Not Found", Some(404)),
+            ("100 Continue", Some(100)),
+            ("999 Whatever", Some(999)),
+            ("599 Custom\tReason", Some(599)),
+            ("099 No", None),
+            ("000", None),
+            ("20 OK", None),
+            ("2000 OK", None),
+            ("200OK", None),
+            ("200\tOK", None),
+            ("abc OK", None),
+            ("", None),
+            ("200 OK\r\nX: y", None),
+            ("200 OK\n", None),
+            ("+20 OK", None),
+            ("２００ OK", None),
+        ];
+        for &(s, want) in cases {
+            assert_eq!(parse_status(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(reason_phrase(200), "OK");
+        assert_eq!(reason_phrase(404), "Not Found");
+        assert_eq!(reason_phrase(413), "Content Too Large");
+        assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
+        assert_eq!(reason_phrase(505), "HTTP Version Not Supported");
+        assert_eq!(reason_phrase(299), "Unknown");
+        // Every status the parser can answer with has a real phrase.
+        for s in [400, 408, 413, 414, 431, 501, 505] {
+            assert_ne!(reason_phrase(s), "Unknown");
+        }
+    }
+}
