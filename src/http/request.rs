@@ -251,7 +251,7 @@ impl RequestHead {
     ///
     /// let buf = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
     /// let mut head = RequestHead::new();
-    /// assert_eq!(head.parse(buf, &Limits::default()), Ok(Parsed::Complete(50)));
+    /// assert_eq!(head.parse(buf, &Limits::default()), Ok(Parsed::Complete(49)));
     /// assert_eq!(head.method.get(buf), b"POST");
     /// assert_eq!(head.body, BodyLength::Length(5));
     /// assert_eq!(head.parse(&buf[..20], &Limits::default()), Ok(Parsed::Partial));
