@@ -1,9 +1,173 @@
 //! The `Date` header value, formatted once a second and shared by all threads.
+//!
+//! Green threads migrate between OS threads, so a `thread_local!` cache would be both
+//! wasteful and wrong; one global cache, replaced whole, is read by everybody. A reader
+//! that finds it stale formats the new value itself (a few dozen nanoseconds) and stores
+//! it, so no timer thread is needed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam::atomic::AtomicCell;
 
 /// An IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (29 bytes).
 pub type HttpDate = [u8; 29];
 
+/// The cached date: the second it was formatted for, and the text. Stored as one value so
+/// that no reader can see a second matched with another second's text.
+#[derive(Clone, Copy)]
+struct Cached {
+    secs: u64,
+    date: HttpDate,
+}
+
+static CACHE: AtomicCell<Cached> = AtomicCell::new(Cached {
+    secs: u64::MAX,
+    date: [b' '; 29],
+});
+
 /// The current date, from a global cache refreshed at most once a second.
 pub fn now() -> HttpDate {
-    todo!()
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let cached = CACHE.load();
+    if cached.secs == secs {
+        return cached.date;
+    }
+    let date = format(secs);
+    CACHE.store(Cached { secs, date });
+    date
+}
+
+const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Formats seconds since the Unix epoch as an IMF-fixdate (RFC 9110 §5.6.7):
+/// `day-name "," SP day SP month SP year SP hour ":" minute ":" second SP "GMT"`.
+pub fn format(secs: u64) -> HttpDate {
+    let days = secs / 86400;
+    let rem = secs % 86400;
+    let (year, month, day) = civil_from_days(days);
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    // 1970-01-01 was a Thursday.
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    two(&mut out[5..7], day);
+    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    // Years past 9999 do not fit the format; they are clamped rather than garbled.
+    let year = year.min(9999);
+    two(&mut out[12..14], year / 100);
+    two(&mut out[14..16], year % 100);
+    two(&mut out[17..19], rem / 3600);
+    two(&mut out[20..22], rem / 60 % 60);
+    two(&mut out[23..25], rem % 60);
+    out
+}
+
+/// Writes `n` (< 100) as two digits.
+fn two(out: &mut [u8], n: u64) {
+    out[0] = b'0' + (n / 10) as u8;
+    out[1] = b'0' + (n % 10) as u8;
+}
+
+/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01, by Howard Hinnant's
+/// `civil_from_days` algorithm (proleptic Gregorian calendar, 400-year eras).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097;
+    let doe = z % 146_097; // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365; // 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1, 0..=365
+    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        let cases: &[(u64, &[u8])] = &[
+            (0, b"Thu, 01 Jan 1970 00:00:00 GMT"),
+            (784_111_777, b"Sun, 06 Nov 1994 08:49:37 GMT"),
+            (951_782_400, b"Tue, 29 Feb 2000 00:00:00 GMT"),
+            (1_709_208_000, b"Thu, 29 Feb 2024 12:00:00 GMT"),
+            (1_735_689_599, b"Tue, 31 Dec 2024 23:59:59 GMT"),
+            (4_102_444_800, b"Fri, 01 Jan 2100 00:00:00 GMT"),
+            (253_402_300_799, b"Fri, 31 Dec 9999 23:59:59 GMT"),
+        ];
+        for &(secs, want) in cases {
+            assert_eq!(&format(secs)[..], want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn every_day_for_a_thousand_years_round_trips() {
+        // Walk day by day and check the calendar advances by exactly one day each time.
+        let (mut y, mut m, mut d) = (1970, 1, 1);
+        for days in 0..366 * 1000 {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            d += 1;
+            if d > len[m as usize - 1] {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn now_is_cached_and_well_formed() {
+        let a = now();
+        let b = now();
+        assert!(a.ends_with(b" GMT") && b.ends_with(b" GMT"));
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // Either the same second, or the cache moved on by one between the calls.
+        assert!(format(secs) == b || format(secs - 1) == b);
+    }
+
+    #[test]
+    fn now_from_many_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let mut date = now();
+                    for _ in 0..10_000 {
+                        date = now();
+                    }
+                    date
+                })
+            })
+            .collect();
+        for t in threads {
+            let date = t.join().unwrap();
+            assert_eq!(&date[25..], b" GMT");
+        }
+    }
 }

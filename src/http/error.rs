@@ -9,7 +9,8 @@ pub enum ErrorKind {
     BadRequestLine,
     /// Request line longer than the limit. 414.
     RequestLineTooLong,
-    /// Unsupported or malformed HTTP version. 505 (400 when malformed).
+    /// A well-formed but unsupported HTTP version (`HTTP/2.0`, `HTTP/0.9`). 505. A malformed
+    /// version (`HTTP/1.1.1`, `FTP/1.1`) is a [`ErrorKind::BadRequestLine`], 400.
     BadVersion,
     /// Malformed header field (name, value, line folding, whitespace). 400.
     BadHeader,
@@ -27,7 +28,8 @@ pub enum ErrorKind {
     TransferEncodingInHttp10,
     /// A transfer coding we do not implement. 501.
     UnknownTransferCoding,
-    /// Malformed chunked body: size line, extension, CRLF or trailer. 400.
+    /// Malformed chunked body: size line, extension, CRLF, or a trailer field that is
+    /// malformed, forbidden in trailers, or beyond the size bound. 400.
     BadChunk,
     /// A chunk size that overflows. 400.
     ChunkSizeOverflow,

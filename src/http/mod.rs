@@ -5,6 +5,9 @@
 //! - [`encode`]: status line, headers, and body framing of responses.
 //! - [`date`]: the cached `Date` header value.
 
+mod chars;
+#[cfg(test)]
+mod conformance_tests;
 pub mod date;
 pub mod decode;
 pub mod encode;
