@@ -27,8 +27,9 @@
 //! - gunicorn treats `--limit-request-line 0` and `--limit-request-fields 0` as "unlimited"
 //!   and silently caps values over the maximum. Here `0` means the maximum (8190 bytes and
 //!   32768 fields, gunicorn's caps) and a value over the maximum is an error.
-//! - `--limit-request-field-size 0` (unlimited in gunicorn) means
-//!   [`MAX_FIELD_SIZE`] (64 KiB); larger values are an error.
+//! - `--limit-request-field-size 0` means the default, 8190 bytes, as gunicorn's parser
+//!   does in practice (its docs say "unlimited"); values up to [`MAX_FIELD_SIZE`] (64 KiB)
+//!   are accepted, larger values are an error.
 //! - `--header-timeout` and `--body-timeout` are greenlight's own (every read has a
 //!   deadline); they must be greater than zero.
 //! - Positional arguments (gunicorn's `APP_MODULE`) are rejected: the app is the program.
@@ -41,8 +42,11 @@ use std::time::Duration;
 pub const MAX_REQUEST_LINE: usize = 8190;
 /// Most header fields `--limit-request-fields` allows (also what `0` means): gunicorn's cap.
 pub const MAX_REQUEST_FIELDS: usize = 32768;
-/// Largest `--limit-request-field-size` (also what `0`, gunicorn's "unlimited", means).
+/// Largest `--limit-request-field-size`.
 pub const MAX_FIELD_SIZE: usize = 65536;
+
+/// gunicorn's default longest header field, also what `--limit-request-field-size 0` means.
+pub const DEFAULT_FIELD_SIZE: usize = 8190;
 /// Smallest `--stack-size` accepted (the runtime's own floor).
 pub const MIN_STACK_SIZE: usize = 8 * 1024;
 /// Largest `--stack-size` accepted.
@@ -85,7 +89,7 @@ pub struct Config {
     /// `--limit-request-fields`: most header fields. Default 100 (0 = 32768, the max).
     pub limit_request_fields: usize,
     /// `--limit-request-field-size` (or `--limit-request-field_size`): longest header field.
-    /// Default 8190 (0 = gunicorn's "unlimited", which here means [`MAX_FIELD_SIZE`], 64 KiB).
+    /// Default 8190 (0 means the default, 8190, as in gunicorn's parser).
     pub limit_request_field_size: usize,
     /// `--access-logfile`: `-` for stdout, a path, or `None` (off, the default).
     pub access_logfile: Option<String>,
@@ -311,7 +315,7 @@ impl Config {
         crate::http::request::Limits {
             request_line: or_max(self.limit_request_line, MAX_REQUEST_LINE),
             fields: or_max(self.limit_request_fields, MAX_REQUEST_FIELDS),
-            field_size: or_max(self.limit_request_field_size, MAX_FIELD_SIZE),
+            field_size: or_max(self.limit_request_field_size, DEFAULT_FIELD_SIZE),
         }
     }
 
@@ -536,7 +540,7 @@ const FLAGS: &[Flag] = &[
         short: None,
         value: Some("BYTES"),
         group: Group::Limits,
-        help: "Longest header field, 0 to 65536; 0 (gunicorn's unlimited) = 65536. Alias: \
+        help: "Longest header field, 0 to 65536; 0 = the default, 8190. Alias: \
                --limit-request-field_size",
     },
     flag(
@@ -886,7 +890,7 @@ fn apply(
         }
         "limit-request-field-size" => {
             cfg.limit_request_field_size = match usize_in(name, v, 0, MAX_FIELD_SIZE)? {
-                0 => MAX_FIELD_SIZE,
+                0 => DEFAULT_FIELD_SIZE,
                 n => n,
             }
         }
@@ -1299,7 +1303,7 @@ mod tests {
         );
         assert_eq!(
             both("--limit-request-field-size", "0").limit_request_field_size,
-            MAX_FIELD_SIZE
+            DEFAULT_FIELD_SIZE
         );
         assert!(
             err(&["--limit-request-field_size", "65537"]).contains("--limit-request-field_size")
@@ -1321,7 +1325,7 @@ mod tests {
         .limits();
         assert_eq!(
             (zero.request_line, zero.fields, zero.field_size),
-            (8190, 32768, 65536)
+            (8190, 32768, 8190)
         );
     }
 

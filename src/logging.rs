@@ -487,6 +487,12 @@ struct ErrorLogger {
 
 impl log::Log for ErrorLogger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
+        // The runtime's own info lines ("add fd to epoll select") are noise to an operator;
+        // its warnings and errors are kept.
+        let t = metadata.target();
+        if (t == "may" || t.starts_with("may::")) && metadata.level() > log::Level::Warn {
+            return false;
+        }
         metadata.level() <= self.level
     }
 
