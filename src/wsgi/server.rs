@@ -288,7 +288,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
     let mut head = RequestHead::new();
     let mut head_buf: Vec<u8> = Vec::new();
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
-    let mut resp = ResponseHead::default();
+    let resp_cell = std::cell::RefCell::new(ResponseHead::default());
     let max_head = st.limits.max_head();
     loop {
         // Wait for the next request (flushing pipelined answers first).
@@ -369,13 +369,13 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
         }
 
         // Call the app.
-        resp.clear();
+        resp_cell.borrow_mut().clear();
         let started_at = st.access.as_ref().map(|_| SystemTime::now());
         let (out, env_values) = {
             let input = Input::new(&mut body, &mut io);
             let mut env = Environ::new(&head_buf, &head, &info, input);
             let out = catch_unwind(AssertUnwindSafe(|| {
-                st.app.call(&mut env, StartResponse::new(&mut resp))
+                st.app.call(&mut env, StartResponse::new(&resp_cell))
             }));
             let env_values: Vec<Option<String>> = match &st.access {
                 Some(a) => a
@@ -387,6 +387,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             };
             (out, env_values)
         };
+        let mut resp = resp_cell.borrow_mut();
         let out = match out {
             Ok(b) => Some(b),
             Err(p) => {
