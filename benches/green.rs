@@ -13,8 +13,23 @@ use greenlight::queue::Queue;
 
 fn spawn_join(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_join");
+    // Spawned and joined from the main (plain) thread.
     group.bench_function("greenlet", |b| {
         b.iter(|| greenlight::spawn(|| 1u64).join().unwrap())
+    });
+    // Spawned and joined from inside a greenlet: no OS-thread wake-up on join.
+    group.bench_function("greenlet_in_greenlet", |b| {
+        b.iter_custom(|iters| {
+            greenlight::spawn(move || {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    greenlight::spawn(|| 1u64).join().unwrap();
+                }
+                start.elapsed()
+            })
+            .join()
+            .unwrap()
+        })
     });
     group.bench_function("std_thread", |b| {
         b.iter(|| std::thread::spawn(|| 1u64).join().unwrap())

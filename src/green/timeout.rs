@@ -1,25 +1,6 @@
 //! [`Timeout`]: a deadline for everything that blocks in a scope, and [`with_timeout`].
 //!
-//! gevent's `with Timeout(5):` raises inside whatever is blocking when the time is up. Here
-//! the deadline is stored per greenlet (per thread outside greenlets), and every blocking
-//! greenlight operation shortens its wait to it and returns a timeout error when it passes:
-//!
-//! - [`sleep`](crate::sleep), [`Greenlet::join`](crate::Greenlet::join) and
-//!   [`Greenlet::wait`](crate::Greenlet::wait), [`joinall`](crate::joinall),
-//!   [`killall`](crate::killall);
-//! - [`Event::wait`](crate::event::Event::wait),
-//!   [`AsyncResult::get`](crate::event::AsyncResult::get);
-//! - [`Queue::put`](crate::queue::Queue::put), [`Queue::get`](crate::queue::Queue::get),
-//!   [`Queue::join`](crate::queue::Queue::join);
-//! - [`Semaphore::acquire`](crate::lock::Semaphore::acquire);
-//! - [`Pool::spawn`](crate::pool::Pool::spawn) and the waits of `Pool` and `Group`;
-//! - [`threadpool::spawn_blocking`](crate::threadpool::spawn_blocking) (the OS thread keeps
-//!   running the closure; only the wait ends).
-//!
-//! `may`'s own sockets and primitives do not see the deadline: give sockets their own
-//! `set_read_timeout`/`set_write_timeout`, or run the socket work in a greenlet and
-//! [`join_timeout`](crate::Greenlet::join_timeout) / [`kill`](crate::Greenlet::kill) it.
-//! CPU-bound code is not interrupted either: there is no yield point to fail at.
+//! See [`Timeout`] for which operations honour it.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -51,7 +32,28 @@ pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 /// Timeouts nest: an inner one cannot extend an outer one's deadline. The guard belongs to
 /// the greenlet (or thread) that created it (it is neither `Send` nor `Sync`); drop nested
 /// guards in reverse order of creation, as scopes do. Greenlets spawned in the scope do not
-/// inherit it. See the [module docs](self) for which operations honour it.
+/// inherit it.
+///
+/// gevent's `with Timeout(5):` raises inside whatever is blocking when the time is up. Here
+/// the deadline is stored per greenlet (per thread outside greenlets), and every blocking
+/// greenlight operation shortens its wait to it and returns a timeout error when it passes:
+///
+/// - [`sleep`](crate::sleep), [`Greenlet::join`](crate::Greenlet::join) and
+///   [`Greenlet::wait`](crate::Greenlet::wait), [`joinall`](crate::joinall),
+///   [`killall`](crate::killall);
+/// - [`Event::wait`](crate::event::Event::wait),
+///   [`AsyncResult::get`](crate::event::AsyncResult::get);
+/// - [`Queue::put`](crate::queue::Queue::put), [`Queue::get`](crate::queue::Queue::get),
+///   [`Queue::join`](crate::queue::Queue::join);
+/// - [`Semaphore::acquire`](crate::lock::Semaphore::acquire);
+/// - [`Pool::spawn`](crate::pool::Pool::spawn) and the waits of `Pool` and `Group`;
+/// - [`threadpool::spawn_blocking`](crate::threadpool::spawn_blocking) (the OS thread keeps
+///   running the closure; only the wait ends).
+///
+/// `may`'s own sockets and primitives do not see the deadline: give sockets their own
+/// `set_read_timeout`/`set_write_timeout`, or run the socket work in a greenlet and
+/// [`join_timeout`](crate::Greenlet::join_timeout) / [`kill`](crate::Greenlet::kill) it.
+/// CPU-bound code is not interrupted either: there is no yield point to fail at.
 ///
 /// # Examples
 ///
@@ -62,8 +64,8 @@ pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 /// let q: Queue<u32> = Queue::unbounded();
 /// let start = Instant::now();
 /// {
-///     let _t = Timeout::new(Duration::from_millis(20));
-///     assert!(q.get().is_err()); // nobody puts: fails at the deadline
+///    let _t = Timeout::new(Duration::from_millis(20));
+///    assert!(q.get().is_err()); // nobody puts: fails at the deadline
 /// }
 /// assert!(start.elapsed() >= Duration::from_millis(19));
 /// ```
