@@ -93,10 +93,12 @@ impl Group {
         // Runs in the greenlet as it ends, also after a kill: it must not park, and it does
         // not (spin lock, semaphore release and wake-ups only).
         let on_exit = move || {
-            drop(permit);
             let now_empty = {
                 let mut members = inner.members.lock();
                 members.remove(&id);
+                // Under the members lock, so that nobody sees the greenlet gone with its
+                // slot still taken, or a new member in its slot while it is still listed.
+                drop(permit);
                 members.is_empty()
             };
             if now_empty {
