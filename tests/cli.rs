@@ -67,7 +67,8 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let mut p = start("sleep", &["-b", "127.0.0.1:0", "--graceful-timeout", "10"]);
     let port = p.port.unwrap();
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.write_all(b"GET /?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    c.write_all(b"GET /?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     p.signal("TERM");
     let mut out = String::new();
@@ -83,7 +84,10 @@ fn bad_flags_are_clear_errors_naming_the_flag() {
     for (args, needle) in [
         (&["--workers", "abc"][..], "--workers"),
         (&["--keep-alive", "-3"][..], "--keep-alive"),
-        (&["--limit-request-line", "99999"][..], "--limit-request-line"),
+        (
+            &["--limit-request-line", "99999"][..],
+            "--limit-request-line",
+        ),
         (&["--frobnicate"][..], "--frobnicate"),
         (&["--bind"][..], "--bind"),
     ] {
@@ -101,7 +105,13 @@ fn bad_flags_are_clear_errors_naming_the_flag() {
     // --help lists the flags with their defaults.
     let (ok, out, _) = run(Command::new(example("hello")).arg("--help"), 20);
     assert!(ok);
-    for f in ["--bind", "--workers", "--keep-alive", "--limit-request-line", "2048"] {
+    for f in [
+        "--bind",
+        "--workers",
+        "--keep-alive",
+        "--limit-request-line",
+        "2048",
+    ] {
         assert!(out.contains(f), "--help lacks {f}");
     }
 }

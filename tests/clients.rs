@@ -24,7 +24,10 @@ fn curl_keep_alive_reuse_and_head() {
     let (ok, out, _) = run(Command::new("curl").args(["-sI", &url(port, "/")]), 20);
     assert!(ok);
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-    assert!(out.to_ascii_lowercase().contains("content-length: 14\r\n"), "{out}");
+    assert!(
+        out.to_ascii_lowercase().contains("content-length: 14\r\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -85,7 +88,7 @@ fn curl_streamed_download() {
     // --raw shows the chunked framing: three chunks, then the last chunk.
     assert_eq!(
         out,
-        "10\r\nchunk 1 of 3\n\r\n10\r\nchunk 2 of 3\n\r\n10\r\nchunk 3 of 3\n\r\n0\r\n\r\n"
+        "d\r\nchunk 1 of 3\n\r\nd\r\nchunk 2 of 3\n\r\nd\r\nchunk 3 of 3\n\r\n0\r\n\r\n"
     );
 }
 
@@ -176,5 +179,8 @@ fn sleeping_handlers_run_concurrently() {
         assert!(out.ends_with("slept 200 ms\n"), "{out}");
     }
     let took = t.elapsed();
-    assert!(took < std::time::Duration::from_millis(1500), "took {took:?}");
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "took {took:?}"
+    );
 }

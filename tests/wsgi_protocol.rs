@@ -74,7 +74,10 @@ fn connect(port: u16) -> TcpStream {
 
 /// Reads one response: (status, lower-case headers, body). Handles Content-Length,
 /// chunked, and close-delimited bodies; `head_only` for HEAD.
-fn response(s: &mut TcpStream, head_only: bool) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+/// A parsed response: status, lower-case headers, body.
+type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn response(s: &mut TcpStream, head_only: bool) -> Option<Response> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -137,7 +140,8 @@ fn is_closed(s: &mut TcpStream) -> bool {
 
 fn still_serving(port: u16) {
     let mut c = connect(port);
-    c.write_all(b"GET /alive HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    c.write_all(b"GET /alive HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let (status, _, _) = response(&mut c, false).expect("a response");
     assert_eq!(status, 200, "the server still serves other clients");
 }
@@ -168,10 +172,18 @@ fn pipelined_requests_are_answered_in_order() {
           GET /4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
-    let want = ["GET /1  []", "POST /2  [hello]", "POST /3  [abc]", "GET /4  []"];
+    let want = [
+        "GET /1  []",
+        "POST /2  [hello]",
+        "POST /3  [abc]",
+        "GET /4  []",
+    ];
     for w in want {
         let (status, _, body) = response(&mut c, false).unwrap();
-        assert_eq!((status, String::from_utf8(body).unwrap().as_str()), (200, w));
+        assert_eq!(
+            (status, String::from_utf8(body).unwrap().as_str()),
+            (200, w)
+        );
     }
     assert!(is_closed(&mut c), "Connection: close honoured");
     srv.stop(Duration::from_secs(1));
@@ -186,7 +198,8 @@ fn http10_closes_by_default_and_keeps_alive_when_asked() {
     assert_eq!(header(&h, "connection"), Some("close"));
     assert!(is_closed(&mut c));
     let mut c = connect(port);
-    c.write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    c.write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
     let (_, h, _) = response(&mut c, false).unwrap();
     assert_eq!(header(&h, "connection"), Some("keep-alive"));
     c.write_all(b"GET /b HTTP/1.0\r\n\r\n").unwrap();
@@ -203,7 +216,8 @@ fn streamed_bodies_are_chunked_on_11_and_close_delimited_on_10() {
     assert_eq!(header(&h, "transfer-encoding"), Some("chunked"));
     assert_eq!(body, b"abcdef");
     // An announced length is used instead of chunking.
-    c.write_all(b"GET /len HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    c.write_all(b"GET /len HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let (_, h, body) = response(&mut c, false).unwrap();
     assert_eq!(header(&h, "content-length"), Some("6"));
     assert_eq!(header(&h, "transfer-encoding"), None);
@@ -224,7 +238,11 @@ fn head_gets_headers_without_a_body() {
         .unwrap();
     let (status, h, _) = response(&mut c, true).unwrap();
     assert_eq!(status, 200);
-    assert_eq!(header(&h, "content-length"), Some("11"), "the length a GET would get");
+    assert_eq!(
+        header(&h, "content-length"),
+        Some("11"),
+        "the length a GET would get"
+    );
     // No body bytes were sent: the next response starts right away.
     let (_, _, body) = response(&mut c, false).unwrap();
     assert_eq!(body, b"GET /after  []");
@@ -235,21 +253,28 @@ fn head_gets_headers_without_a_body() {
 fn continue_is_sent_on_the_first_read_only() {
     let (srv, port) = serve(echo);
     let mut c = connect(port);
-    c.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
     let (status, _, _) = response(&mut c, false).unwrap();
     assert_eq!(status, 100, "the app read the body: 100 Continue first");
     c.write_all(b"data").unwrap();
     let (status, _, body) = response(&mut c, false).unwrap();
-    assert_eq!((status, body.as_slice()), (200, b"POST /up  [data]".as_slice()));
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, b"POST /up  [data]".as_slice())
+    );
     srv.stop(Duration::from_secs(1));
 
     // An app that never reads: no 100, a final answer, and the connection closes (the
     // client may or may not send the body).
     let (srv, port) = serve(no_read);
     let mut c = connect(port);
-    c.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
     let (status, h, _) = response(&mut c, false).unwrap();
     assert_eq!(status, 200);
     assert_eq!(header(&h, "connection"), Some("close"));
@@ -263,8 +288,10 @@ fn unread_body_is_drained_so_keep_alive_continues() {
     c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
         .unwrap();
     assert_eq!(response(&mut c, false).unwrap().0, 200);
-    c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(response(&mut c, false).unwrap().0, 200);
     c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(response(&mut c, false).unwrap().0, 200);
@@ -275,8 +302,10 @@ fn unread_body_is_drained_so_keep_alive_continues() {
 fn malformed_chunked_body_gets_400_whatever_the_app_says_and_closes() {
     let (srv, port) = serve(echo);
     let mut c = connect(port);
-    c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    )
+    .unwrap();
     let (status, h, _) = response(&mut c, false).unwrap();
     assert_eq!(status, 400);
     assert_eq!(header(&h, "connection"), Some("close"));
@@ -291,9 +320,15 @@ fn malformed_heads_get_the_right_status() {
     let cases: [(&[u8], u16); 6] = [
         (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
         (b"GET / HTTP/3.0\r\n\r\n", 505),
-        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", 501),
-        (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+            400,
+        ),
         (b"GET /\x01 HTTP/1.1\r\n\r\n", 400),
     ];
     for (raw, want) in cases {
@@ -317,9 +352,8 @@ fn malformed_heads_get_the_right_status() {
 
 #[test]
 fn slow_header_dribbler_gets_408_and_others_are_served_meanwhile() {
-    let (srv, port) = serve_with(
-        WsgiServer::new("127.0.0.1:0", echo).header_timeout(Duration::from_millis(400)),
-    );
+    let (srv, port) =
+        serve_with(WsgiServer::new("127.0.0.1:0", echo).header_timeout(Duration::from_millis(400)));
     let mut slow = connect(port);
     let t = Instant::now();
     for b in b"GET / HTTP/1.1\r\nHo" {
@@ -338,7 +372,10 @@ fn slow_header_dribbler_gets_408_and_others_are_served_meanwhile() {
     let (status, _, _) = response(&mut slow, false).expect("an answer before closing");
     assert_eq!(status, 408);
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(350) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     assert!(is_closed(&mut slow));
     srv.stop(Duration::from_secs(1));
 }
@@ -357,7 +394,11 @@ fn client_vanishing_mid_body_costs_only_its_connection() {
     while srv.connections() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(srv.connections(), 0, "vanished clients' connections were released");
+    assert_eq!(
+        srv.connections(),
+        0,
+        "vanished clients' connections were released"
+    );
     srv.stop(Duration::from_secs(1));
 }
 
@@ -377,7 +418,8 @@ fn slow_body_times_out_with_408() {
 fn panicking_app_gets_500_and_closes_without_affecting_others() {
     let (srv, port) = serve(panics);
     let mut c = connect(port);
-    c.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    c.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let (status, h, _) = response(&mut c, false).unwrap();
     assert_eq!(status, 500);
     assert_eq!(header(&h, "connection"), Some("close"));
@@ -408,7 +450,10 @@ fn idle_keep_alive_connections_close_after_the_timeout() {
     let t = Instant::now();
     assert!(is_closed(&mut c));
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
     srv.stop(Duration::from_secs(1));
 }
 
@@ -435,10 +480,12 @@ fn graceful_stop_closes_idle_connections_and_finishes_running_requests() {
     }
     let (srv, port) = serve(slow);
     let mut idle = connect(port);
-    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     response(&mut idle, false).unwrap();
     let mut busy = connect(port);
-    busy.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    busy.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let stopper = {
         let srv = srv.clone();

@@ -19,6 +19,6 @@
 mod listener;
 mod stream;
 
-pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
 pub(crate) use listener::Acceptor;
+pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
 pub use stream::{Addr, Stream};

@@ -87,7 +87,11 @@ fn ascii(b: &[u8]) -> Option<&str> {
 fn name_matches(name: &[u8], key: &[u8]) -> bool {
     name.len() == key.len()
         && name.iter().zip(key).all(|(&n, &k)| {
-            let n = if n == b'-' { b'_' } else { n.to_ascii_uppercase() };
+            let n = if n == b'-' {
+                b'_'
+            } else {
+                n.to_ascii_uppercase()
+            };
             n == k
         })
 }
@@ -437,7 +441,13 @@ pub(crate) fn cgi_key_of(name: &[u8]) -> Option<String> {
     }
     let upper: String = name
         .iter()
-        .map(|&c| if c == b'-' { '_' } else { c.to_ascii_uppercase() as char })
+        .map(|&c| {
+            if c == b'-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase() as char
+            }
+        })
         .collect();
     if upper == "CONTENT_TYPE" || upper == "CONTENT_LENGTH" {
         Some(upper)

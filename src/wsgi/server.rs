@@ -31,7 +31,9 @@ use crate::http::request::{BodyLength, Limits, Parsed, RequestHead, Version};
 use crate::http::{date, Error as HttpError, ErrorKind};
 use crate::logging::LogSink;
 use crate::net::{Addr, BindOptions, Listener};
-use crate::server::{is_cancel, panic_message, Binds, Conn, ServerHandle, ServerOptions, StreamServer};
+use crate::server::{
+    is_cancel, panic_message, Binds, Conn, ServerHandle, ServerOptions, StreamServer,
+};
 
 /// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
 /// back when the connection goes idle.
@@ -276,7 +278,10 @@ fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
 }
 
 /// Serves one connection until it closes.
@@ -458,7 +463,17 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             }
         };
         if let (Some(a), Some(t0)) = (&st.access, started_at) {
-            log_access(a, &env_values, &head, &head_buf, &resp, status_code, bytes, t0, started);
+            log_access(
+                a,
+                &env_values,
+                &head,
+                &head_buf,
+                &resp,
+                status_code,
+                bytes,
+                t0,
+                started,
+            );
         }
         // Make the connection ready for the next request: the rest of this body is read
         // (bounded) or the connection closes.
@@ -643,7 +658,10 @@ fn write_response(
         }
         (framing, BodyKind::Chunks(chunks)) => stream_body(io, wbuf, framing, chunks, keep_alive),
         (framing, BodyKind::Reader(r, _)) => {
-            let chunks = ReaderChunks { r, buf_size: 16 * 1024 };
+            let chunks = ReaderChunks {
+                r,
+                buf_size: 16 * 1024,
+            };
             stream_body(io, wbuf, framing, Box::new(chunks), keep_alive)
         }
     }

@@ -12,7 +12,11 @@ pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let p = dir.join("examples").join(name);
-    assert!(p.exists(), "{} is not built (cargo test builds examples)", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built (cargo test builds examples)",
+        p.display()
+    );
     p
 }
 
@@ -97,7 +101,9 @@ pub fn run(cmd: &mut Command, secs: u64) -> (bool, String, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed? .ci/run installs it)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {cmd:?}: {e} (is it installed? .ci/run installs it)")
+        });
     let id = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
