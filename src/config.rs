@@ -363,10 +363,6 @@ const UNSUPPORTED: &[fn(&Config) -> Option<String>] = &[
             .as_ref()
             .map(|p| format!("--pid {p}: pid files are not supported yet"))
     },
-    |c| {
-        c.proxy_protocol
-            .then(|| "--proxy-protocol: the PROXY protocol is not supported yet".to_owned())
-    },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1615,21 +1611,26 @@ mod tests {
             "5",
             "--pid",
             "p",
-            "--proxy-protocol",
         ]);
         let msgs = c.unsupported();
-        assert_eq!(msgs.len(), 5, "{msgs:?}");
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
         assert!(msgs[0].contains("--workers 2") && msgs[0].contains("--threads"));
         assert!(msgs[1].contains("--certfile, --keyfile") && msgs[1].contains("TLS"));
         assert!(msgs[2].contains("--max-requests"));
         assert!(msgs[3].contains("--pid"));
-        assert!(msgs[4].contains("--proxy-protocol"));
         assert_eq!(ok(&["--ca-certs", "x"]).unsupported().len(), 1);
         assert_eq!(ok(&["--max-requests-jitter", "3"]).unsupported().len(), 1);
         // Settings that are honoured are not reported.
-        assert!(ok(&["-w", "1", "--threads", "4", "--reuse-port"])
-            .unsupported()
-            .is_empty());
+        assert!(ok(&[
+            "-w",
+            "1",
+            "--threads",
+            "4",
+            "--reuse-port",
+            "--proxy-protocol"
+        ])
+        .unsupported()
+        .is_empty());
     }
 
     #[test]

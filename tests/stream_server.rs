@@ -161,7 +161,8 @@ fn connection_limit_holds_the_next_connection_until_one_closes() {
     // The third connection completes its handshake in the kernel backlog, but is not served.
     let mut c = connect(port);
     c.write_all(b"c").unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut one = [0u8; 1];
     assert!(c.read(&mut one).is_err(), "third connection must wait");
     assert_eq!(srv.connections(), 2);

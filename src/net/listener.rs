@@ -41,7 +41,10 @@ impl FromStr for BindSpec {
 
     fn from_str(s: &str) -> Result<BindSpec> {
         let bad = |why: &str| Error::Config(format!("invalid bind '{s}': {why}"));
-        if let Some(path) = s.strip_prefix("unix://").or_else(|| s.strip_prefix("unix:")) {
+        if let Some(path) = s
+            .strip_prefix("unix://")
+            .or_else(|| s.strip_prefix("unix:"))
+        {
             if path.is_empty() {
                 return Err(bad("the unix socket path is empty"));
             }
@@ -338,8 +341,8 @@ fn in_use(what: impl fmt::Display, e: io::Error) -> Error {
 /// TIME_WAIT), `SO_REUSEPORT` only when asked, the configured backlog.
 pub(crate) fn bind_tcp(addr: SocketAddr, opts: &BindOptions) -> Result<Listener> {
     let what = |e| in_use(addr, e);
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(what)?;
+    let sock =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(what)?;
     sock.set_reuse_address(true).map_err(what)?;
     if opts.reuse_port {
         sock.set_reuse_port(true).map_err(what)?;
@@ -367,12 +370,7 @@ fn bind_unix(path: &Path, opts: &BindOptions) -> Result<Listener> {
             )));
         }
         match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(in_use(
-                    &shown,
-                    io::Error::from(io::ErrorKind::AddrInUse),
-                ))
-            }
+            Ok(_) => return Err(in_use(&shown, io::Error::from(io::ErrorKind::AddrInUse))),
             Err(_) => {
                 log::info!("removing stale socket file {}", path.display());
                 std::fs::remove_file(path).map_err(|e| Error::io(format!("binding {shown}"), e))?;

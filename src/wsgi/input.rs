@@ -205,7 +205,12 @@ impl BodyReader {
                     )));
                 }
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
                     return Err(self.fail(HttpError::new(
                         ErrorKind::Timeout,
                         "timed out reading the request body",

@@ -105,7 +105,9 @@ impl<'a> StartResponse<'a> {
 
     /// Removes every header named `name` (case-insensitive) set so far.
     pub fn remove_header(self, name: &str) -> Self {
-        self.head.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.head
+            .headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         self
     }
 
