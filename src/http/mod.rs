@@ -4,6 +4,7 @@
 //! - [`decode`]: the chunked body decoder, a state machine fed byte slices.
 //! - [`encode`]: status line, headers, and body framing of responses.
 //! - [`date`]: the cached `Date` header value.
+//! - [`proxy`]: the PROXY protocol header (v1 and v2) a TCP proxy sends first.
 
 mod chars;
 #[cfg(test)]
@@ -12,6 +13,7 @@ pub mod date;
 pub mod decode;
 pub mod encode;
 mod error;
+pub mod proxy;
 pub mod request;
 
 pub use error::{Error, ErrorKind};

@@ -16,9 +16,11 @@
 //! succeed and split the traffic with another process. Listeners here are built with socket2
 //! instead: a busy address is an error that says so.
 
+mod allow;
 mod listener;
 mod stream;
 
+pub use allow::{AllowList, AllowListError};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
 pub use stream::{Addr, Stream};

@@ -25,6 +25,11 @@ pub struct ConnInfo {
     pub scheme: &'static str,
     /// `SCRIPT_NAME`: where the app is mounted (empty at the root).
     pub script_name: String,
+    /// `PROXY_ADDR`: with `--proxy-protocol`, the proxy's address the client connected to
+    /// (from the PROXY header); `REMOTE_ADDR` is then the client's.
+    pub proxy_addr: Option<String>,
+    /// `PROXY_PORT`: the port of [`ConnInfo::proxy_addr`].
+    pub proxy_port: Option<String>,
 }
 
 /// The request, read like a WSGI environ.
@@ -42,8 +47,9 @@ pub struct ConnInfo {
 /// | `CONTENT_TYPE`, `CONTENT_LENGTH` | from those headers, when present |
 /// | `HTTP_*` | every other header: `X-Forwarded-For` is `HTTP_X_FORWARDED_FOR`; repeated headers are joined with `,` |
 /// | `SERVER_NAME`, `SERVER_PORT` | the listening address |
-/// | `REMOTE_ADDR`, `REMOTE_PORT` | the peer |
-/// | `wsgi.url_scheme` | `http` or `https` |
+/// | `REMOTE_ADDR`, `REMOTE_PORT` | the peer (the client named by a PROXY header, with `--proxy-protocol`) |
+/// | `PROXY_ADDR`, `PROXY_PORT` | with a PROXY header only: the proxy's address the client connected to |
+/// | `wsgi.url_scheme` | `http` or `https` (`X-Forwarded-Proto` and friends from a peer in `--forwarded-allow-ips`) |
 ///
 /// As in PEP 3333, bytes outside ASCII are decoded as latin-1 (each byte one `char`), so no
 /// input is lost or rejected; [`Environ::header_bytes`] and [`Environ::path_bytes`] give raw
@@ -216,6 +222,8 @@ impl<'a> Environ<'a> {
             "REMOTE_ADDR" => Some(&self.conn.remote_addr),
             "REMOTE_PORT" => Some(&self.conn.remote_port),
             "wsgi.url_scheme" => Some(self.conn.scheme),
+            "PROXY_ADDR" => self.conn.proxy_addr.as_deref(),
+            "PROXY_PORT" => self.conn.proxy_port.as_deref(),
             "CONTENT_TYPE" => self.header_str(b"CONTENT_TYPE"),
             "CONTENT_LENGTH" => self.header_str(b"CONTENT_LENGTH"),
             _ => {
@@ -349,6 +357,8 @@ impl<'a> Environ<'a> {
             "REMOTE_ADDR",
             "REMOTE_PORT",
             "wsgi.url_scheme",
+            "PROXY_ADDR",
+            "PROXY_PORT",
             "CONTENT_TYPE",
             "CONTENT_LENGTH",
         ]

@@ -27,10 +27,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, Framing};
+use crate::http::proxy::{self, ProxyHeader};
 use crate::http::request::{BodyLength, Limits, Parsed, RequestHead, Version};
 use crate::http::{date, Error as HttpError, ErrorKind};
 use crate::logging::LogSink;
-use crate::net::{Addr, BindOptions, Listener};
+use crate::net::{Addr, AllowList, BindOptions, Listener};
 use crate::server::{
     is_cancel, panic_message, Binds, Conn, ServerHandle, ServerOptions, StreamServer,
 };
@@ -184,6 +185,17 @@ impl<A: App> WsgiServer<A> {
             None => None,
         };
         let opt = |d: Duration| (!d.is_zero()).then_some(d);
+        // The config parser has validated every entry; a list built in code may not have.
+        let allow = |flag: &str, entries: &[String]| {
+            AllowList::from_entries(entries)
+                .map_err(|e| Error::Config(format!("invalid value for {flag}: {e}")))
+        };
+        let forwarded_allow = allow("--forwarded-allow-ips", &c.forwarded_allow_ips)?;
+        let proxy_allow = if c.proxy_protocol {
+            Some(allow("--proxy-allow-ips", &c.proxy_allow_ips)?)
+        } else {
+            None
+        };
         let state = Arc::new(State {
             app: self.app,
             limits: c.limits(),
@@ -193,6 +205,8 @@ impl<A: App> WsgiServer<A> {
             access,
             max_body: self.extra.max_body,
             script_name: self.extra.script_name,
+            forwarded_allow,
+            proxy_allow,
         });
         let opts = ServerOptions {
             bind: BindOptions {
@@ -255,6 +269,10 @@ struct State<A> {
     access: Option<AccessLog>,
     max_body: Option<u64>,
     script_name: String,
+    /// `--forwarded-allow-ips`: peers whose secure-scheme headers are believed.
+    forwarded_allow: AllowList,
+    /// `--proxy-protocol` (with `--proxy-allow-ips`, the peers allowed to send the header).
+    proxy_allow: Option<AllowList>,
 }
 
 fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
@@ -274,6 +292,99 @@ fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
         server_port,
         scheme: "http",
         script_name: script_name.to_owned(),
+        proxy_addr: None,
+        proxy_port: None,
+    }
+}
+
+/// Whether `allow` trusts `ip`; unix-socket peers are always trusted, as gunicorn does
+/// (only a local process can connect, and it is the proxy that was given the socket).
+fn is_trusted(allow: &AllowList, ip: Option<std::net::IpAddr>) -> bool {
+    ip.map_or(true, |ip| allow.contains(ip))
+}
+
+/// gunicorn's `secure_scheme_headers`: each header, and the value meaning https.
+const SECURE_SCHEME_HEADERS: [(&str, &str); 3] = [
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-ssl", "on"),
+    ("x-forwarded-protocol", "ssl"),
+];
+
+/// The scheme the secure-scheme headers of a trusted peer set, if any. Any other value
+/// than the secure one means `http`, and headers that disagree are refused (gunicorn's
+/// `InvalidSchemeHeaders`): a request cannot be both.
+fn forwarded_scheme(
+    head: &RequestHead,
+    buf: &[u8],
+) -> std::result::Result<Option<&'static str>, HttpError> {
+    let mut scheme = None;
+    for h in &head.headers {
+        let name = h.name.get(buf);
+        // Length first: most requests have none of these headers.
+        let Some((_, secure)) = SECURE_SCHEME_HEADERS
+            .iter()
+            .find(|(n, _)| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
+        else {
+            continue;
+        };
+        let this = if h.value.get(buf).eq_ignore_ascii_case(secure.as_bytes()) {
+            "https"
+        } else {
+            "http"
+        };
+        match scheme {
+            Some(s) if s != this => {
+                return Err(HttpError::new(
+                    ErrorKind::ConflictingScheme,
+                    "X-Forwarded-Proto, X-Forwarded-Ssl and X-Forwarded-Protocol disagree",
+                ))
+            }
+            _ => scheme = Some(this),
+        }
+    }
+    Ok(scheme)
+}
+
+/// With `--proxy-protocol`: reads the PROXY header, if the connection starts with one,
+/// within the header timeout. `Err(None)`: the peer went away or stayed silent; close.
+fn read_proxy_header(
+    io: &mut ConnIo,
+    allow: &AllowList,
+    peer_ip: Option<std::net::IpAddr>,
+    timeout: Option<Duration>,
+) -> std::result::Result<Option<ProxyHeader>, Option<HttpError>> {
+    let deadline = timeout.map(|d| Instant::now() + d);
+    loop {
+        let parsed = proxy::parse(io.buffered());
+        if !matches!(parsed, Ok(proxy::Parsed::Absent)) && !is_trusted(allow, peer_ip) {
+            if matches!(parsed, Ok(proxy::Parsed::Partial)) && io.start == io.end {
+                // Nothing received yet: not a PROXY header so far.
+            } else {
+                return Err(Some(HttpError::new(
+                    ErrorKind::ProxyNotAllowed,
+                    "PROXY header from a peer not in --proxy-allow-ips",
+                )));
+            }
+        }
+        match parsed.map_err(Some)? {
+            proxy::Parsed::Complete(n, h) => {
+                io.start += n;
+                return Ok(Some(h));
+            }
+            proxy::Parsed::Absent => return Ok(None),
+            proxy::Parsed::Partial => {}
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let res = match left {
+            Some(l) if l.is_zero() => Err(io::ErrorKind::TimedOut.into()),
+            _ => io.fill(proxy::V2_MAX, left),
+        };
+        match res {
+            Ok(0) => return Err(None),
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) && io.start != io.end => return Err(Some(timeout_error())),
+            Err(_) => return Err(None),
+        }
     }
 }
 
@@ -286,13 +397,32 @@ fn is_timeout(e: &io::Error) -> bool {
 
 /// Serves one connection until it closes.
 fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
-    let info = conn_info(&mut conn, &peer, &st.script_name);
+    let mut info = conn_info(&mut conn, &peer, &st.script_name);
     // A client that stops reading our response cannot hold the connection forever.
     let _ = conn.stream().set_write_timeout(st.body_timeout);
     let mut io = ConnIo::new(conn, READ_BUF);
     let mut head = RequestHead::new();
     let mut head_buf: Vec<u8> = Vec::new();
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
+    let mut client_ip = peer.as_tcp().map(|a| a.ip());
+    if let Some(allow) = &st.proxy_allow {
+        match read_proxy_header(&mut io, allow, client_ip, st.header_timeout) {
+            Ok(Some(ProxyHeader::Tcp { client, proxy })) => {
+                info.proxy_addr = Some(proxy.ip().to_string());
+                info.proxy_port = Some(proxy.port().to_string());
+                info.remote_addr = client.ip().to_string();
+                info.remote_port = client.port().to_string();
+                client_ip = Some(client.ip());
+            }
+            Ok(Some(ProxyHeader::Local) | None) => {}
+            Err(Some(e)) => return refuse(&mut io, &mut wbuf, &e, Version::Http11),
+            Err(None) => return,
+        }
+    }
+    // Scheme headers are believed from the peer that speaks HTTP to us: behind a PROXY
+    // header that is the client the header names, not the TCP proxy (which forwards the
+    // client's headers untouched).
+    let trust_scheme = is_trusted(&st.forwarded_allow, client_ip);
     let resp_cell = std::cell::RefCell::new(ResponseHead::default());
     let max_head = st.limits.max_head();
     loop {
@@ -349,6 +479,14 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
         head_buf.clear();
         head_buf.extend_from_slice(&io.buf[io.start..io.start + n]);
         io.start += n;
+        let scheme = if trust_scheme {
+            match forwarded_scheme(&head, &head_buf) {
+                Ok(s) => s,
+                Err(e) => return refuse(&mut io, &mut wbuf, &e, head.version),
+            }
+        } else {
+            None
+        };
 
         let mut body = BodyReader {
             state: match head.body {
@@ -379,6 +517,9 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
         let (out, env_values) = {
             let input = Input::new(&mut body, &mut io);
             let mut env = Environ::new(&head_buf, &head, &info, input);
+            if let Some(s) = scheme.filter(|s| *s != info.scheme) {
+                env.set("wsgi.url_scheme", s);
+            }
             let out = catch_unwind(AssertUnwindSafe(|| {
                 st.app.call(&mut env, StartResponse::new(&resp_cell))
             }));
