@@ -18,7 +18,11 @@ use super::{JoinError, TimeoutError};
 pub(crate) struct Core {
     co: OnceLock<Coroutine>,
     killed: AtomicBool,
+    /// The outcome is stored: `is_ready` is true from here on.
     done: AtomicBool,
+    /// `on_exit` has run too (pool slot released, group membership dropped): joiners
+    /// return from here on, so that after `join` both the result and the slot are there.
+    settled: AtomicBool,
     waiters: WaitQueue,
 }
 
@@ -28,6 +32,7 @@ impl Core {
             co: OnceLock::new(),
             killed: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            settled: AtomicBool::new(false),
             waiters: WaitQueue::new(),
         }
     }
@@ -54,12 +59,20 @@ impl Core {
     }
 
     pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> Result<(), TimeoutError> {
-        self.waiters
-            .wait_until(deadline, || self.is_done().then_some(()))
+        self.waiters.wait_until(deadline, || {
+            self.settled.load(Ordering::Acquire).then_some(())
+        })
     }
 
-    fn finish(&self) {
+    /// The outcome is stored (before `on_exit`, so a group that `on_exit` empties only
+    /// holds greenlets that already report ready).
+    fn mark_done(&self) {
         self.done.store(true, Ordering::Release);
+    }
+
+    /// `on_exit` has run: wake the joiners.
+    fn settle(&self) {
+        self.settled.store(true, Ordering::Release);
         self.waiters.notify_all();
     }
 }
@@ -115,7 +128,7 @@ where
 }
 
 /// Spawns `f`, calling `register` with its core before it can run and `on_exit` after it
-/// stored its result and before it counts as done. `on_exit` must not park.
+/// stored its result (it is ready) and before joiners return. `on_exit` must not park.
 pub(crate) fn spawn_with<F, T>(
     f: F,
     register: impl FnOnce(&Arc<Core>),
@@ -141,8 +154,9 @@ where
                 .map_err(|payload| panic_error(payload, &their_core.killed))
         };
         *their_slot.lock() = Some(outcome);
+        their_core.mark_done();
         on_exit();
-        their_core.finish();
+        their_core.settle();
     };
     // SAFETY: `Builder::spawn` is unsafe for two reasons, both part of greenlight's
     // documented contract for code in greenlets (see `green/mod.rs`): thread-local storage
