@@ -311,9 +311,9 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                 return;
             }
         }
-        let started = Instant::now();
-        // Read the head within the header timeout (slow clients cannot hold the worker).
-        let deadline = st.header_timeout.map(|d| started + d);
+        // When the request began, for the access log and the header timeout; the clock is
+        // read only when needed (not for a whole head already buffered, without access log).
+        let mut started = st.access.as_ref().map(|_| Instant::now());
         let n = loop {
             match head.parse(io.buffered(), &st.limits) {
                 Ok(Parsed::Complete(n)) => break n,
@@ -321,7 +321,12 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                     if !flush(&mut io, &mut wbuf) {
                         return;
                     }
-                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    // Read the head within the header timeout (slow clients cannot hold the
+                    // worker).
+                    let t0 = *started.get_or_insert_with(Instant::now);
+                    let left = st
+                        .header_timeout
+                        .map(|d| (t0 + d).saturating_duration_since(Instant::now()));
                     let err = match left {
                         Some(l) if l.is_zero() => Some(timeout_error()),
                         _ => match io.fill(max_head, left) {
@@ -419,7 +424,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             }
             Err(_) => return,
         };
-        if let (Some(a), Some(t0)) = (&st.access, started_at) {
+        if let (Some(a), Some(t0), Some(started)) = (&st.access, started_at, started) {
             log_access(a, &env_values, &head, &head_buf, &resp, status_code, bytes, t0, started);
         }
         // Make the connection ready for the next request: the rest of this body is read
