@@ -17,6 +17,9 @@
 #      VmRSS again: (after - before) / $IDLE is the RSS per idle connection.
 # Then it prints a table of both servers' figures and the ratios, and whether the targets
 # hold (throughput >= 0.9x may_minihttp's, RSS per idle connection <= may_minihttp's).
+# It also prints the server's CPU time per request (user + system, from /proc/PID/stat,
+# kernel TCP work included) for each wrk run: on a machine that is not idle, throughput
+# swings with other load while CPU time per request stays much steadier.
 #
 # greenlight is started with `--keep-alive 300 --worker-connections 20000`: gunicorn's
 # defaults (5 s, 1000 connections) would close or refuse the idle connections this
@@ -155,25 +158,34 @@ stop_server() {
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status"; }
 
-run_wrk() { # port [wrk args...] -> requests/s; errors go to stderr
-    local port=$1 out
+CLK_TCK=$(getconf CLK_TCK)
+# The server's user + system CPU time so far, in clock ticks.
+cpu_ticks() { sed 's/.*) //' "/proc/$server_pid/stat" | awk '{ print $12 + $13 }'; }
+
+run_wrk() { # port [wrk args...] -> "requests/s server-CPU-µs/request"; errors go to stderr
+    local port=$1 out c0 c1
     shift
+    c0=$(cpu_ticks)
     out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DUR}s" --timeout 5s "$@" \
         "http://127.0.0.1:$port/")
+    c1=$(cpu_ticks)
     if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
         echo "warning: wrk reported errors:" >&2
         grep -E 'Socket errors|Non-2xx' <<<"$out" >&2
     fi
-    awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
+    awk -v ticks=$((c1 - c0)) -v hz="$CLK_TCK" '
+        / requests in / { n = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        END { printf "%.0f %.2f", rps, (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
 }
 
-declare -A KA PL RSS LOAD
+declare -A KA PL KA_CPU PL_CPU RSS LOAD
 port=$PORT
 for name in greenlight may_minihttp; do
     echo "$name: keep-alive and pipelined runs (${DUR}s each)..." >&2
     start_server "$name" "$port"
-    KA[$name]=$(run_wrk "$port")
-    PL[$name]=$(run_wrk "$port" -s "$tmp/pipeline.lua")
+    read -r "KA[$name]" "KA_CPU[$name]" <<<"$(run_wrk "$port")"
+    read -r "PL[$name]" "PL_CPU[$name]" <<<"$(run_wrk "$port" -s "$tmp/pipeline.lua")"
     LOAD[$name]=$(cut -d' ' -f1-3 /proc/loadavg)
     stop_server
 
@@ -217,5 +229,9 @@ printf '%-28s %14s %14s %8s  %s\n' "keep-alive (req/s)" "${KA[greenlight]}" "${K
     ">= 0.9 $(verdict "$r_ka" ">=" 0.9)"
 printf '%-28s %14s %14s %8s  %s\n' "pipelined x$DEPTH (req/s)" "${PL[greenlight]}" "${PL[may_minihttp]}" "$r_pl" \
     ">= 0.9 $(verdict "$r_pl" ">=" 0.9)"
+printf '%-28s %14s %14s %8s  %s\n' "keep-alive CPU (us/req)" "${KA_CPU[greenlight]}" "${KA_CPU[may_minihttp]}" \
+    "$(ratio "${KA_CPU[greenlight]}" "${KA_CPU[may_minihttp]}")" "(server CPU time; lower is better)"
+printf '%-28s %14s %14s %8s  %s\n' "pipelined CPU (us/req)" "${PL_CPU[greenlight]}" "${PL_CPU[may_minihttp]}" \
+    "$(ratio "${PL_CPU[greenlight]}" "${PL_CPU[may_minihttp]}")" "(server CPU time; lower is better)"
 printf '%-28s %14s %14s %8s  %s\n' "RSS per idle conn (KiB)" "${RSS[greenlight]}" "${RSS[may_minihttp]}" "$r_rss" \
     "<= 1.0 $(verdict "$r_rss" "<=" 1.0)"
