@@ -17,6 +17,9 @@ pub(crate) struct ConnIo {
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
     pub(crate) end: usize,
+    /// The read timeout last set on the socket (`None`: not set yet), so that the
+    /// `setsockopt` is made only when it changes, not once per read.
+    read_timeout: Option<Option<Duration>>,
 }
 
 impl ConnIo {
@@ -26,6 +29,7 @@ impl ConnIo {
             buf: vec![0; size],
             start: 0,
             end: 0,
+            read_timeout: None,
         }
     }
 
@@ -55,7 +59,10 @@ impl ConnIo {
                 return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer limit"));
             }
         }
-        self.conn.stream().set_read_timeout(timeout)?;
+        if self.read_timeout != Some(timeout) {
+            self.conn.stream().set_read_timeout(timeout)?;
+            self.read_timeout = Some(timeout);
+        }
         let n = loop {
             match self.conn.read(&mut self.buf[self.end..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -18,6 +18,8 @@
 //! ```
 
 mod app;
+#[doc(hidden)]
+pub mod bench;
 mod environ;
 mod input;
 mod log;

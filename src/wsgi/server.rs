@@ -446,9 +446,9 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                 return;
             }
         }
-        let started = Instant::now();
-        // Read the head within the header timeout (slow clients cannot hold the worker).
-        let deadline = st.header_timeout.map(|d| started + d);
+        // When the request began, for the access log and the header timeout; the clock is
+        // read only when needed (not for a whole head already buffered, without access log).
+        let mut started = st.access.as_ref().map(|_| Instant::now());
         let n = loop {
             match head.parse(io.buffered(), &st.limits) {
                 Ok(Parsed::Complete(n)) => break n,
@@ -456,7 +456,12 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                     if !flush(&mut io, &mut wbuf) {
                         return;
                     }
-                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    // Read the head within the header timeout (slow clients cannot hold the
+                    // worker).
+                    let t0 = *started.get_or_insert_with(Instant::now);
+                    let left = st
+                        .header_timeout
+                        .map(|d| (t0 + d).saturating_duration_since(Instant::now()));
                     let err = match left {
                         Some(l) if l.is_zero() => Some(timeout_error()),
                         _ => match io.fill(max_head, left) {
@@ -520,9 +525,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             if let Some(s) = scheme.filter(|s| *s != info.scheme) {
                 env.set("wsgi.url_scheme", s);
             }
-            let out = catch_unwind(AssertUnwindSafe(|| {
-                st.app.call(&mut env, StartResponse::new(&resp_cell))
-            }));
+            let out = call_app(&st.app, &mut env, &resp_cell, &head, &head_buf);
             let env_values: Vec<Option<String>> = match &st.access {
                 Some(a) => a
                     .env_keys
@@ -534,21 +537,6 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             (out, env_values)
         };
         let mut resp = resp_cell.borrow_mut();
-        let out = match out {
-            Ok(b) => Some(b),
-            Err(p) => {
-                if is_cancel(&*p) {
-                    resume_unwind(p);
-                }
-                log::error!(
-                    "Error handling request {} {}: app panicked: {}",
-                    latin1(head.method.get(&head_buf)),
-                    latin1(head.target.get(&head_buf)),
-                    panic_message(&*p)
-                );
-                None
-            }
-        };
         // A body that could not be read is answered with its error, whatever the app said.
         if let Some(e) = body.failed() {
             let e = e.clone();
@@ -558,52 +546,32 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             }
             return refuse(&mut io, &mut wbuf, &e, head.version);
         }
-        let body_out = match (out, resp.status.is_some(), resp.error.take()) {
-            (Some(b), true, None) => Ok(b),
-            (Some(_), _, Some(why)) => Err(why),
-            (Some(_), false, None) => Err("the app did not set a status".to_owned()),
-            (None, _, _) => Err(String::new()),
-        };
+        let body_out = app_outcome(out, &mut resp);
         let mut keep_alive = head.keep_alive && st.keep_alive.is_some() && !io.conn.is_stopping();
-        let (status_code, bytes) = match body_out {
-            Ok(b) => {
-                if resp
-                    .header("connection")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-                {
-                    keep_alive = false;
-                }
-                // A body the client holds back (Expect: 100-continue, never asked for) or a
-                // large unread one: close instead of reading it.
-                if !body.is_done() {
-                    let too_big = matches!(body.state, BodyState::Length(n) if n > DRAIN_MAX);
-                    if body.continue_pending || too_big {
-                        keep_alive = false;
-                    }
-                }
-                let is_head = head.method.get(&head_buf) == b"HEAD";
-                match write_response(&mut io, &mut wbuf, &head, &resp, b, keep_alive, is_head) {
-                    Ok((sent, ka)) => {
-                        keep_alive = ka;
-                        (resp.code, sent)
-                    }
-                    Err(_) => return,
-                }
-            }
-            Err(why) => {
-                if !why.is_empty() {
-                    log::error!(
-                        "Error handling request {} {}: {why}",
-                        latin1(head.method.get(&head_buf)),
-                        latin1(head.target.get(&head_buf))
-                    );
-                }
+        // A body the client holds back (Expect: 100-continue, never asked for) or a large
+        // unread one: close instead of reading it.
+        if !body.is_done() {
+            let too_big = matches!(body.state, BodyState::Length(n) if n > DRAIN_MAX);
+            if body.continue_pending || too_big {
                 keep_alive = false;
-                error_response(&mut wbuf, 500, head.version);
-                (500, 0)
             }
+        }
+        let (status_code, bytes) = match answer(
+            &mut io.conn,
+            &mut wbuf,
+            &head,
+            &head_buf,
+            &resp,
+            body_out,
+            keep_alive,
+        ) {
+            Ok((code, sent, ka)) => {
+                keep_alive = ka;
+                (code, sent)
+            }
+            Err(_) => return,
         };
-        if let (Some(a), Some(t0)) = (&st.access, started_at) {
+        if let (Some(a), Some(t0), Some(started)) = (&st.access, started_at, started) {
             log_access(
                 a,
                 &env_values,
@@ -629,6 +597,82 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
         }
         if wbuf.len() >= WBUF_FLUSH && !flush(&mut io, &mut wbuf) {
             return;
+        }
+    }
+}
+
+/// Calls the app with `env`, turning a panic into `None` (logged; a cancellation unwinds on).
+pub(super) fn call_app<A: App>(
+    app: &A,
+    env: &mut Environ<'_>,
+    resp: &std::cell::RefCell<ResponseHead>,
+    head: &RequestHead,
+    head_buf: &[u8],
+) -> Option<Body> {
+    match catch_unwind(AssertUnwindSafe(|| app.call(env, StartResponse::new(resp)))) {
+        Ok(b) => Some(b),
+        Err(p) => {
+            if is_cancel(&*p) {
+                resume_unwind(p);
+            }
+            log::error!(
+                "Error handling request {} {}: app panicked: {}",
+                latin1(head.method.get(head_buf)),
+                latin1(head.target.get(head_buf)),
+                panic_message(&*p)
+            );
+            None
+        }
+    }
+}
+
+/// What the app's call amounts to: a body to send, or why the answer is a 500 (empty when
+/// already logged).
+pub(super) fn app_outcome(
+    out: Option<Body>,
+    resp: &mut ResponseHead,
+) -> std::result::Result<Body, String> {
+    match (out, resp.status.is_some(), resp.error.take()) {
+        (Some(b), true, None) => Ok(b),
+        (Some(_), _, Some(why)) => Err(why),
+        (Some(_), false, None) => Err("the app did not set a status".to_owned()),
+        (None, _, _) => Err(String::new()),
+    }
+}
+
+/// Writes the answer to a request whose app call is over: the app's response, or a 500.
+/// Returns the status, the body bytes sent, and whether the connection may stay open.
+pub(super) fn answer<W: Write>(
+    w: &mut W,
+    wbuf: &mut Vec<u8>,
+    head: &RequestHead,
+    head_buf: &[u8],
+    resp: &ResponseHead,
+    outcome: std::result::Result<Body, String>,
+    mut keep_alive: bool,
+) -> io::Result<(u16, u64, bool)> {
+    match outcome {
+        Ok(b) => {
+            if resp
+                .header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                keep_alive = false;
+            }
+            let is_head = head.method.get(head_buf) == b"HEAD";
+            let (sent, ka) = write_response(w, wbuf, head, resp, b, keep_alive, is_head)?;
+            Ok((resp.code, sent, ka))
+        }
+        Err(why) => {
+            if !why.is_empty() {
+                log::error!(
+                    "Error handling request {} {}: {why}",
+                    latin1(head.method.get(head_buf)),
+                    latin1(head.target.get(head_buf))
+                );
+            }
+            error_response(wbuf, 500, head.version);
+            Ok((500, 0, false))
         }
     }
 }
@@ -749,8 +793,8 @@ fn announced_length(resp: &ResponseHead) -> Option<u64> {
 /// (sent with the next flush); streams are sent as they are produced. Returns the body
 /// bytes sent and whether the connection may stay open.
 #[allow(clippy::too_many_arguments)]
-fn write_response(
-    io: &mut ConnIo,
+fn write_response<W: Write>(
+    w: &mut W,
     wbuf: &mut Vec<u8>,
     head: &RequestHead,
     resp: &ResponseHead,
@@ -791,19 +835,19 @@ fn write_response(
             if b.len() <= COALESCE_MAX {
                 wbuf.extend_from_slice(&b);
             } else {
-                io.conn.write_all(wbuf)?;
+                w.write_all(wbuf)?;
                 wbuf.clear();
-                io.conn.write_all(&b)?;
+                w.write_all(&b)?;
             }
             Ok((b.len() as u64, keep_alive))
         }
-        (framing, BodyKind::Chunks(chunks)) => stream_body(io, wbuf, framing, chunks, keep_alive),
+        (framing, BodyKind::Chunks(chunks)) => stream_body(w, wbuf, framing, chunks, keep_alive),
         (framing, BodyKind::Reader(r, _)) => {
             let chunks = ReaderChunks {
                 r,
                 buf_size: 16 * 1024,
             };
-            stream_body(io, wbuf, framing, Box::new(chunks), keep_alive)
+            stream_body(w, wbuf, framing, Box::new(chunks), keep_alive)
         }
     }
 }
@@ -834,8 +878,8 @@ impl Iterator for ReaderChunks {
 
 /// Sends a produced body piece by piece. A producer that fails or panics ends the
 /// response early and closes the connection (the client sees it incomplete).
-fn stream_body(
-    io: &mut ConnIo,
+fn stream_body<W: Write>(
+    w: &mut W,
     wbuf: &mut Vec<u8>,
     framing: Framing,
     mut chunks: super::response::ChunkIter,
@@ -853,7 +897,7 @@ fn stream_body(
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 log::error!("response body failed after {sent} bytes: {e}");
-                io.conn.write_all(wbuf)?;
+                w.write_all(wbuf)?;
                 wbuf.clear();
                 return Ok((sent, false));
             }
@@ -865,7 +909,7 @@ fn stream_body(
                     "response body panicked after {sent} bytes: {}",
                     panic_message(&*p)
                 );
-                io.conn.write_all(wbuf)?;
+                w.write_all(wbuf)?;
                 wbuf.clear();
                 return Ok((sent, false));
             }
@@ -887,7 +931,7 @@ fn stream_body(
         }
         sent += data.len() as u64;
         // Streamed: each piece goes out as soon as it is produced.
-        io.conn.write_all(wbuf)?;
+        w.write_all(wbuf)?;
         wbuf.clear();
         if limit.is_some_and(|n| sent >= n) {
             break;
