@@ -1,5 +1,5 @@
 //! Middleware: an app that wraps an app. [`ProxyFix`] is werkzeug's; writing your own
-//! takes a few lines.
+//! takes a few lines. `docs/deploying.md` shows `ProxyFix` behind nginx, and what to trust.
 //!
 //! A middleware is anything implementing [`App`](crate::wsgi::App) that calls the app it
 //! wraps. As a closure, it rewrites the environ and calls on; this one is the
