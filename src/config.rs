@@ -25,8 +25,9 @@
 //! # Differences from gunicorn
 //!
 //! - gunicorn treats `--limit-request-line 0` and `--limit-request-fields 0` as "unlimited"
-//!   and silently caps values over the maximum. Here `0` means the maximum (8190 bytes and
-//!   32768 fields, gunicorn's caps) and a value over the maximum is an error.
+//!   and silently caps values over 8190 bytes and 32768 fields. Here `0` means those caps;
+//!   a request line may be set up to [`MAX_REQUEST_LINE`] (64 KiB, so gunicorn settings
+//!   such as 8200 keep working), and a value over a maximum is an error.
 //! - `--limit-request-field-size 0` means the default, 8190 bytes, as gunicorn's parser
 //!   does in practice (its docs say "unlimited"); values up to [`MAX_FIELD_SIZE`] (64 KiB)
 //!   are accepted, larger values are an error.
@@ -39,7 +40,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// Most bytes `--limit-request-line` allows (also what `0` means): gunicorn's cap.
-pub const MAX_REQUEST_LINE: usize = 8190;
+pub const MAX_REQUEST_LINE: usize = 65536;
+
+/// What `--limit-request-line 0` means: gunicorn's cap, 8190 bytes.
+pub const ZERO_REQUEST_LINE: usize = 8190;
 /// Most header fields `--limit-request-fields` allows (also what `0` means): gunicorn's cap.
 pub const MAX_REQUEST_FIELDS: usize = 32768;
 /// Largest `--limit-request-field-size`.
@@ -83,7 +87,7 @@ pub struct Config {
     pub header_timeout: Duration,
     /// `--body-timeout`: longest wait for the next piece of a request body. Default 30 s.
     pub body_timeout: Duration,
-    /// `--limit-request-line`: longest request line in bytes. Default 4094 (0 = 8190, the max).
+    /// `--limit-request-line`: longest request line in bytes. Default 4094 (0 = 8190, gunicorn's cap; at most 65536).
     /// The parser stores 8190 for `0`; [`Config::limits`] also maps a `0` set in code.
     pub limit_request_line: usize,
     /// `--limit-request-fields`: most header fields. Default 100 (0 = 32768, the max).
@@ -313,7 +317,7 @@ impl Config {
     pub fn limits(&self) -> crate::http::request::Limits {
         let or_max = |v: usize, max: usize| if v == 0 { max } else { v };
         crate::http::request::Limits {
-            request_line: or_max(self.limit_request_line, MAX_REQUEST_LINE),
+            request_line: or_max(self.limit_request_line, ZERO_REQUEST_LINE),
             fields: or_max(self.limit_request_fields, MAX_REQUEST_FIELDS),
             field_size: or_max(self.limit_request_field_size, DEFAULT_FIELD_SIZE),
         }
@@ -521,7 +525,7 @@ const FLAGS: &[Flag] = &[
         None,
         Some("BYTES"),
         Group::Limits,
-        "Longest request line, 0 to 8190; 0 = 8190",
+        "Longest request line, 0 to 65536; 0 = 8190",
     ),
     flag(
         "limit-request-fields",
@@ -874,7 +878,7 @@ fn apply(
         "body-timeout" => cfg.body_timeout = seconds(name, v, false)?,
         "limit-request-line" => {
             cfg.limit_request_line = match usize_in(name, v, 0, MAX_REQUEST_LINE)? {
-                0 => MAX_REQUEST_LINE,
+                0 => ZERO_REQUEST_LINE,
                 n => n,
             }
         }
@@ -1277,7 +1281,11 @@ mod tests {
             both("--limit-request-line", "8190").limit_request_line,
             8190
         );
-        assert!(err(&["--limit-request-line", "8191"]).contains("--limit-request-line"));
+        assert_eq!(
+            both("--limit-request-line", "8200").limits().request_line,
+            8200
+        );
+        assert!(err(&["--limit-request-line", "65537"]).contains("--limit-request-line"));
 
         assert_eq!(
             both("--limit-request-fields", "10").limit_request_fields,

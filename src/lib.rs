@@ -17,3 +17,6 @@ pub mod wsgi;
 
 pub use config::Config;
 pub use error::{Error, Result};
+pub use green::{event, lock, pool, queue, threadpool};
+pub use green::{joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};
+pub use green::{Greenlet, Timeout};

@@ -1,8 +1,129 @@
 //! Green threads: gevent's concurrency API over the `may` coroutine runtime.
 //!
+//! | gevent                                  | greenlight                                          |
+//! |-----------------------------------------|-----------------------------------------------------|
+//! | `gevent.spawn`, `spawn_later`           | [`spawn`], [`spawn_later`] → [`Greenlet`]           |
+//! | `joinall`, `killall`                    | [`joinall`], [`killall`]                            |
+//! | `gevent.sleep`, `sleep(0)`              | [`sleep`], [`yield_now`]                            |
+//! | `Timeout`, `with_timeout`               | [`Timeout`], [`with_timeout`]                       |
+//! | `gevent.pool.Pool`, `Group`             | [`pool::Pool`], [`pool::Group`]                     |
+//! | `gevent.event.Event`, `AsyncResult`     | [`event::Event`], [`event::AsyncResult`]            |
+//! | `gevent.queue.Queue`, `JoinableQueue`   | [`queue::Queue`]                                    |
+//! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`lock::Semaphore`], [`lock::BoundedSemaphore`] |
+//! | `get_hub().threadpool`                  | [`threadpool`]                                      |
+//!
 //! Everything here works both from a green thread and from a plain OS thread (such as
-//! `main`).
+//! `main`), and everything that blocks can be bounded: by a `_timeout` variant or a
+//! `timeout` argument, and by a [`Timeout`] in scope.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let start = Instant::now();
+//! let greenlets: Vec<_> = (0..1000)
+//!     .map(|i| greenlight::spawn(move || {
+//!         greenlight::sleep(Duration::from_millis(50)).unwrap();
+//!         i
+//!     }))
+//!     .collect();
+//! greenlight::joinall(&greenlets, None).unwrap();
+//! assert!(start.elapsed() < Duration::from_secs(5)); // not 1000 × 50 ms
+//! ```
+//!
+//! # Rules for code running in a greenlet
+//!
+//! `may` spawns coroutines with an `unsafe` function; greenlight's [`spawn`] is safe to call
+//! and this is the one place where what it relies on is written down:
+//!
+//! - **No thread-local across a yield.** A greenlet can move to another worker thread
+//!   whenever it yields (any blocking greenlight or `may` call, [`sleep`], [`yield_now`],
+//!   socket I/O). A `thread_local!` read before and after a yield may be two different
+//!   threads' values, and a reference into one must never be held across a yield. Use
+//!   `may::coroutine_local!` for per-greenlet state.
+//! - **No blocking OS calls.** `std::thread::sleep`, `std::sync::Mutex` held while waiting,
+//!   std file or socket I/O, a blocking database driver or DNS lookup stop the worker thread
+//!   and every greenlet on it. Use greenlight's primitives, `may::net`, and
+//!   [`threadpool::spawn_blocking`] for the rest.
+//! - **Mind the stack.** A greenlet's stack has a fixed size
+//!   ([`runtime::DEFAULT_STACK_SIZE`], set with [`configure`]); overflowing it kills the
+//!   process. Put large buffers on the heap and avoid deep recursion.
+//! - **Kills are panics.** [`Greenlet::kill`] raises `may`'s cancel panic at the greenlet's
+//!   next yield point. Do not catch it with `catch_unwind` and carry on; let it unwind, so
+//!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
+//!   waits then give up at once with a timeout), `may`'s own locks may not.
 
+pub mod event;
+mod greenlet;
+pub mod lock;
+pub mod pool;
+pub mod queue;
 pub mod runtime;
+pub mod threadpool;
+mod timeout;
+mod wait;
 
+use std::fmt;
+
+pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, yield_now, Greenlet};
 pub use runtime::{configure, RuntimeConfig};
+pub use timeout::{with_timeout, Timeout};
+
+/// A blocking operation gave up: its timeout, or a [`Timeout`] in scope, expired.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use greenlight::{event::Event, green::TimeoutError};
+/// assert_eq!(Event::new().wait_timeout(Duration::from_millis(1)), Err(TimeoutError));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutError;
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out")
+    }
+}
+
+impl std::error::Error for TimeoutError {}
+
+/// Why a greenlet (or a thread-pool job) produced no value.
+///
+/// # Examples
+///
+/// ```
+/// use greenlight::green::JoinError;
+/// let g = greenlight::spawn(|| -> () { panic!("disk on fire") });
+/// match g.join() {
+///     Err(JoinError::Panicked(msg)) => assert_eq!(msg, "disk on fire"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// It panicked; the panic message.
+    Panicked(String),
+    /// It was killed before it returned.
+    Killed,
+    /// The wait for it timed out; it may still be running.
+    Timeout,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(msg) => write!(f, "greenlet panicked: {msg}"),
+            JoinError::Killed => f.write_str("greenlet was killed"),
+            JoinError::Timeout => f.write_str("timed out waiting for the greenlet"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<TimeoutError> for JoinError {
+    fn from(_: TimeoutError) -> Self {
+        JoinError::Timeout
+    }
+}

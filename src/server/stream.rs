@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use may::coroutine::JoinHandle;
-use may::sync::{Mutex, Semphore, SyncFlag};
+use std::sync::Mutex;
+
+use may::sync::{Semphore, SyncFlag};
 
 use super::conn::{Conn, Slot, BUSY, CLOSING, IDLE};
 use super::{is_cancel, panic_message};
@@ -188,7 +190,7 @@ impl StreamServer {
             stop_started: AtomicBool::new(false),
             graceful_timeout: self.opts.graceful_timeout,
         });
-        let mut handles = Vec::with_capacity(listeners.len());
+        let mut handles: Vec<(JoinHandle<()>, Addr)> = Vec::with_capacity(listeners.len());
         for (listener, addr) in listeners.into_iter().zip(&local_addrs) {
             let acceptor = listener
                 .into_acceptor()
@@ -204,7 +206,7 @@ impl StreamServer {
                     .spawn(move || accept_loop(acceptor, shared2, handler, max_accept))
             }
             .map_err(|e| Error::io("starting the accept loop", e))?;
-            handles.push(h);
+            handles.push((h, addr.clone()));
         }
         *shared.acceptors.lock().expect("acceptors lock") = handles;
         for a in &local_addrs {
@@ -253,6 +255,9 @@ fn accept_loop(
             s.wait();
             Permit(s)
         });
+        if shared.is_stopping() {
+            return;
+        }
         let (stream, peer) = match acceptor.accept() {
             Ok(c) => c,
             Err(e) => {
@@ -278,6 +283,10 @@ fn accept_loop(
                 continue;
             }
         };
+        if shared.is_stopping() {
+            // The stop path's wake-up connection (or a client that came too late).
+            return;
+        }
         if out_of_fds {
             log::info!("accepting again");
             out_of_fds = false;
@@ -350,6 +359,12 @@ fn spawn_conn(shared: &Arc<Shared>, handler: &Arc<Handler>, stream: net::Stream,
     }
 }
 
+/// State shared by the accept loops, the connections and the handles.
+///
+/// The registry uses a std `Mutex` on purpose: it is held only for O(1) map operations and
+/// for the stop-time scan, never across a yield, so it cannot stall a worker for long; and
+/// unlike may's mutex it never parks, so a connection's `Drop` stays safe while its green
+/// thread unwinds from a cancellation (a may call there would re-panic and abort).
 pub(crate) struct Shared {
     stopping: AtomicBool,
     force: AtomicBool,
@@ -357,7 +372,7 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<Slot>>>,
     limit: Option<Semphore>,
-    acceptors: Mutex<Vec<JoinHandle<()>>>,
+    acceptors: Mutex<Vec<(JoinHandle<()>, Addr)>>,
     stopped: SyncFlag,
     stop_started: AtomicBool,
     graceful_timeout: Duration,
@@ -417,14 +432,28 @@ impl Shared {
             return;
         }
         self.stopping.store(true, Ordering::SeqCst);
-        // 1. Stop accepting: cancel the accept loops, which closes the listeners (and
-        //    removes unix socket files).
+        // 1. Stop accepting: wake each accept loop (a slot for one waiting on the connection
+        //    limit, a connection for one waiting in accept); it sees `stopping` and returns,
+        //    closing its listener (and removing a unix socket file).
         let acceptors = std::mem::take(&mut *self.acceptors.lock().expect("acceptors lock"));
-        for h in &acceptors {
-            // SAFETY: the accept loop holds no lock across its blocking calls.
-            unsafe { h.coroutine().cancel() };
+        for (h, addr) in &acceptors {
+            if let Some(s) = &self.limit {
+                s.post();
+            }
+            if !h.is_done() {
+                wake_accept(addr);
+            }
         }
-        for h in acceptors {
+        for (h, addr) in acceptors {
+            let until = Instant::now() + Duration::from_secs(1);
+            while !h.is_done() && Instant::now() < until {
+                may::coroutine::sleep(STOP_POLL);
+            }
+            if !h.is_done() {
+                log::warn!("the accept loop on {addr} did not wake up; cancelling it");
+                // SAFETY: the accept loop's destructors make no may calls that park.
+                unsafe { h.coroutine().cancel() };
+            }
             let _ = h.join();
         }
         // 2. Close idle keep-alive connections; let running handlers finish.
@@ -453,6 +482,26 @@ impl Shared {
             }
         }
         self.stopped.fire();
+    }
+}
+
+/// Wakes an accept loop blocked in `accept` by connecting to its listener.
+fn wake_accept(addr: &Addr) {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let timeout = Duration::from_millis(500);
+    let r = match addr {
+        Addr::Tcp(a) => {
+            let ip = match a.ip() {
+                IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            may::net::TcpStream::connect_timeout(&SocketAddr::new(ip, a.port()), timeout).map(drop)
+        }
+        Addr::Unix(p) => may::os::unix::net::UnixStream::connect(p).map(drop),
+    };
+    if let Err(e) = r {
+        log::debug!("waking the accept loop on {addr}: {e}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! `StartResponse` (status and headers) and `Body` (what the app returns).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read};
 
@@ -56,22 +57,23 @@ impl ResponseHead {
 /// }
 /// ```
 pub struct StartResponse<'a> {
-    head: &'a mut ResponseHead,
+    head: &'a RefCell<ResponseHead>,
 }
 
 impl<'a> StartResponse<'a> {
-    pub(crate) fn new(head: &'a mut ResponseHead) -> Self {
+    pub(crate) fn new(head: &'a RefCell<ResponseHead>) -> Self {
         StartResponse { head }
     }
 
     /// Sets the status line, e.g. `"200 OK"` or `"404 Not Found"`. Setting it again
     /// replaces it (and keeps the headers).
-    pub fn status(mut self, status: impl Into<HeaderText>) -> Self {
+    pub fn status(&self, status: impl Into<HeaderText>) -> &Self {
         let status = status.into();
         match parse_status(&status) {
             Some(code) => {
-                self.head.code = code;
-                self.head.status = Some(status);
+                let mut h = self.head.borrow_mut();
+                h.code = code;
+                h.status = Some(status);
             }
             None => self.fail(format!("invalid status {status:?}")),
         }
@@ -79,33 +81,34 @@ impl<'a> StartResponse<'a> {
     }
 
     /// Adds a header.
-    pub fn header(mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) -> Self {
+    pub fn header(&self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) -> &Self {
         let (name, value) = (name.into(), value.into());
         if !is_valid_header_name(&name) {
             self.fail(format!("invalid header name {name:?}"));
         } else if !is_valid_header_value(&value) {
             self.fail(format!("invalid value for header {name}: {value:?}"));
         } else {
-            self.head.headers.push((name, value));
+            self.head.borrow_mut().headers.push((name, value));
         }
         self
     }
 
     /// Adds several headers.
-    pub fn headers<K, V>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self
+    pub fn headers<K, V>(&self, headers: impl IntoIterator<Item = (K, V)>) -> &Self
     where
         K: Into<HeaderText>,
         V: Into<HeaderText>,
     {
         for (k, v) in headers {
-            self = self.header(k, v);
+            self.header(k, v);
         }
         self
     }
 
     /// Removes every header named `name` (case-insensitive) set so far.
-    pub fn remove_header(self, name: &str) -> Self {
+    pub fn remove_header(&self, name: &str) -> &Self {
         self.head
+            .borrow_mut()
             .headers
             .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         self
@@ -113,12 +116,12 @@ impl<'a> StartResponse<'a> {
 
     /// The status code set so far (0 if none).
     pub fn code(&self) -> u16 {
-        self.head.code
+        self.head.borrow().code
     }
 
-    fn fail(&mut self, why: String) {
+    fn fail(&self, why: String) {
         // Only the first problem is kept: it is the one to fix first.
-        self.head.error.get_or_insert(why);
+        self.head.borrow_mut().error.get_or_insert(why);
     }
 }
 

@@ -423,7 +423,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
     // header that is the client the header names, not the TCP proxy (which forwards the
     // client's headers untouched).
     let trust_scheme = is_trusted(&st.forwarded_allow, client_ip);
-    let mut resp = ResponseHead::default();
+    let resp_cell = std::cell::RefCell::new(ResponseHead::default());
     let max_head = st.limits.max_head();
     loop {
         // Wait for the next request (flushing pipelined answers first).
@@ -512,7 +512,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
         }
 
         // Call the app.
-        resp.clear();
+        resp_cell.borrow_mut().clear();
         let started_at = st.access.as_ref().map(|_| SystemTime::now());
         let (out, env_values) = {
             let input = Input::new(&mut body, &mut io);
@@ -521,7 +521,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                 env.set("wsgi.url_scheme", s);
             }
             let out = catch_unwind(AssertUnwindSafe(|| {
-                st.app.call(&mut env, StartResponse::new(&mut resp))
+                st.app.call(&mut env, StartResponse::new(&resp_cell))
             }));
             let env_values: Vec<Option<String>> = match &st.access {
                 Some(a) => a
@@ -533,6 +533,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             };
             (out, env_values)
         };
+        let mut resp = resp_cell.borrow_mut();
         let out = match out {
             Ok(b) => Some(b),
             Err(p) => {

@@ -1,0 +1,426 @@
+//! [`Greenlet`]: a green thread and its result; [`spawn`], [`spawn_later`], [`joinall`],
+//! [`killall`], [`sleep`], [`yield_now`].
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use may::coroutine::Coroutine;
+
+use super::timeout::deadline_after;
+use super::wait::{SpinLock, WaitQueue};
+use super::{JoinError, TimeoutError};
+
+/// The part of a greenlet that pools and groups keep: enough to kill it and wait for it.
+pub(crate) struct Core {
+    co: OnceLock<Coroutine>,
+    killed: AtomicBool,
+    done: AtomicBool,
+    waiters: WaitQueue,
+}
+
+impl Core {
+    fn new() -> Self {
+        Core {
+            co: OnceLock::new(),
+            killed: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            waiters: WaitQueue::new(),
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Asks the greenlet to die at its next yield point.
+    pub(crate) fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        if self.is_done() {
+            return;
+        }
+        if let Some(co) = self.co.get() {
+            // SAFETY: `Coroutine::cancel` is unsafe because the coroutine's stack is unwound
+            // from its next yield point, dropping everything it holds. That is the documented
+            // meaning of `kill`, and everything greenlight's primitives hold is released by
+            // `Drop` without parking (see `wait.rs`), so unwinding cannot abort. Cancelling a
+            // coroutine that finished in the meantime only sets a flag nobody reads.
+            unsafe { co.cancel() };
+        }
+        // Not yet started: the wrapper in `spawn_with` sees `killed` and never runs `f`.
+    }
+
+    pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> Result<(), TimeoutError> {
+        self.waiters
+            .wait_until(deadline, || self.is_done().then_some(()))
+    }
+
+    fn finish(&self) {
+        self.done.store(true, Ordering::Release);
+        self.waiters.notify_all();
+    }
+}
+
+type Slot<T> = SpinLock<Option<Result<T, JoinError>>>;
+
+/// A handle to a green thread: wait for it, take its result, or kill it.
+///
+/// Dropping the handle *detaches* the greenlet, as in gevent: it keeps running and its
+/// result is discarded. Because that is easy to do by mistake, dropping the handle of a
+/// greenlet that is still running logs a `debug` line; call [`Greenlet::detach`] to say it is
+/// intended.
+///
+/// # Examples
+///
+/// ```
+/// let g = greenlight::spawn(|| 6 * 7);
+/// assert_eq!(g.join().unwrap(), 42);
+/// ```
+pub struct Greenlet<T> {
+    core: Arc<Core>,
+    slot: Arc<Slot<T>>,
+    detached: bool,
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+/// Spawns `f` on a new green thread and returns its handle.
+///
+/// Works from a greenlet or a plain thread. The runtime is configured with defaults on the
+/// first spawn unless [`configure`](crate::green::configure) ran before. Read the
+/// [rules for code in greenlets](crate::green#rules-for-code-running-in-a-greenlet).
+///
+/// # Examples
+///
+/// ```
+/// let greenlets: Vec<_> = (0..10).map(|i| greenlight::spawn(move || i * i)).collect();
+/// let total: i32 = greenlets.into_iter().map(|g| g.join().unwrap()).sum();
+/// assert_eq!(total, 285);
+/// ```
+pub fn spawn<F, T>(f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with(f, |_| {}, || {})
+}
+
+/// Spawns `f`, calling `register` with its core before it can run and `on_exit` after it
+/// stored its result and before it counts as done. `on_exit` must not park.
+pub(crate) fn spawn_with<F, T>(
+    f: F,
+    register: impl FnOnce(&Arc<Core>),
+    on_exit: impl FnOnce() + Send + 'static,
+) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    super::runtime::ensure_configured();
+    let core = Arc::new(Core::new());
+    let slot: Arc<Slot<T>> = Arc::new(SpinLock::new(None));
+    register(&core);
+    let (their_core, their_slot) = (core.clone(), slot.clone());
+    let body = move || {
+        let outcome = if their_core.killed.load(Ordering::Acquire) {
+            Err(JoinError::Killed)
+        } else {
+            // Catching here (rather than letting `may` keep the payload) lets `join` wait
+            // with a timeout and tell a kill from a panic. After a kill, nothing below may
+            // park: the cancel flag stays set and would fire again at the next yield point.
+            catch_unwind(AssertUnwindSafe(f))
+                .map_err(|payload| panic_error(payload, &their_core.killed))
+        };
+        *their_slot.lock() = Some(outcome);
+        on_exit();
+        their_core.finish();
+    };
+    // SAFETY: `Builder::spawn` is unsafe for two reasons, both part of greenlight's
+    // documented contract for code in greenlets (see `green/mod.rs`): thread-local storage
+    // must not be held across a yield, and the stack must not overflow (the stack size is
+    // configured by `runtime::configure`). The closure itself is `Send + 'static`.
+    let handle = unsafe { may::coroutine::Builder::new().spawn(body) };
+    let handle = match handle {
+        Ok(h) => h,
+        Err(e) => panic!("cannot spawn a greenlet: {e}"),
+    };
+    let _ = core.co.set(handle.coroutine().clone());
+    if core.killed.load(Ordering::Acquire) {
+        // Killed between `register` and now: deliver it.
+        core.kill();
+    }
+    // `handle` detaches here; completion is signalled through `core`.
+    Greenlet {
+        core,
+        slot,
+        detached: false,
+    }
+}
+
+/// The message of a panic raised with a string; `None` for other payloads, among them
+/// `may`'s cancel panic.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Some((*s).to_owned())
+    } else {
+        payload.downcast_ref::<String>().cloned()
+    }
+}
+
+fn panic_error(payload: Box<dyn Any + Send>, killed: &AtomicBool) -> JoinError {
+    if let Some(msg) = panic_message(payload.as_ref()) {
+        JoinError::Panicked(msg)
+    } else if killed.load(Ordering::Acquire) {
+        // `may`'s cancel panic carries a private non-string payload.
+        JoinError::Killed
+    } else {
+        JoinError::Panicked("panic with a non-string payload".to_owned())
+    }
+}
+
+impl<T> Greenlet<T> {
+    /// Waits for the greenlet to finish and returns its value, or why there is none:
+    /// [`JoinError::Panicked`] with the panic message, [`JoinError::Killed`], or
+    /// [`JoinError::Timeout`] when a [`Timeout`](crate::Timeout) in scope expired first (the
+    /// greenlet then keeps running, detached; use [`Greenlet::wait`] to keep the handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use greenlight::green::JoinError;
+    /// let g = greenlight::spawn(|| -> u8 { panic!("boom") });
+    /// assert_eq!(g.join(), Err(JoinError::Panicked("boom".into())));
+    /// ```
+    pub fn join(self) -> Result<T, JoinError> {
+        self.join_deadline(deadline_after(None))
+    }
+
+    /// Like [`Greenlet::join`], waiting at most `timeout`. On timeout the greenlet keeps
+    /// running, detached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlight::green::JoinError;
+    /// let g = greenlight::spawn(|| greenlight::sleep(Duration::from_secs(5)));
+    /// g.kill();
+    /// assert_eq!(g.join_timeout(Duration::from_secs(1)).unwrap_err(), JoinError::Killed);
+    /// ```
+    pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinError> {
+        self.join_deadline(deadline_after(Some(timeout)))
+    }
+
+    fn join_deadline(mut self, deadline: Option<Instant>) -> Result<T, JoinError> {
+        self.detached = true;
+        self.core
+            .wait_deadline(deadline)
+            .map_err(|_| JoinError::Timeout)?;
+        self.slot
+            .lock()
+            .take()
+            .expect("a finished greenlet stores its outcome")
+    }
+
+    /// Waits until the greenlet has finished, keeping the handle; fails only when a
+    /// [`Timeout`](crate::Timeout) in scope expires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let g = greenlight::spawn(|| 1);
+    /// g.wait().unwrap();
+    /// assert!(g.is_ready());
+    /// ```
+    pub fn wait(&self) -> Result<(), TimeoutError> {
+        self.core.wait_deadline(deadline_after(None))
+    }
+
+    /// Waits at most `timeout` for the greenlet to finish, keeping the handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let g = greenlight::spawn(|| greenlight::sleep(Duration::from_secs(5)));
+    /// assert!(g.wait_timeout(Duration::from_millis(10)).is_err());
+    /// g.kill();
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), TimeoutError> {
+        self.core.wait_deadline(deadline_after(Some(timeout)))
+    }
+
+    /// Whether the greenlet has finished (returned, panicked, or was killed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let g = greenlight::spawn(|| ());
+    /// g.wait().unwrap();
+    /// assert!(g.is_ready());
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.core.is_done()
+    }
+
+    /// Kills the greenlet: a cancel panic is raised at its next yield point (any blocking
+    /// greenlight or `may` call, `sleep`, `yield_now`, socket I/O), its stack unwinds so its
+    /// guards run, and [`join`](Greenlet::join) reports [`JoinError::Killed`]. Returns at
+    /// once; join to wait for the end. A greenlet that never yields (a CPU loop) cannot be
+    /// killed; killing a finished greenlet does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenlight::green::JoinError;
+    /// let g = greenlight::spawn(|| loop { greenlight::sleep(Duration::from_millis(1)).ok(); });
+    /// g.kill();
+    /// assert_eq!(g.join(), Err(JoinError::Killed));
+    /// ```
+    pub fn kill(&self) {
+        self.core.kill();
+    }
+
+    /// Lets the greenlet run on without a handle; its result is discarded. Unlike a plain
+    /// drop, this says it is intended (no debug log).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// greenlight::spawn(|| println!("on my own")).detach();
+    /// ```
+    pub fn detach(mut self) {
+        self.detached = true;
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+}
+
+impl<T> Drop for Greenlet<T> {
+    fn drop(&mut self) {
+        if !self.detached && !self.is_ready() {
+            log::debug!("greenlet handle dropped while it runs: detached (use detach() to say so)");
+        }
+    }
+}
+
+/// Spawns `f` to run after `delay`.
+///
+/// Killing the greenlet during the delay means `f` never runs.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let g = greenlight::spawn_later(Duration::from_millis(20), || "late");
+/// assert_eq!(g.join().unwrap(), "late");
+/// assert!(start.elapsed() >= Duration::from_millis(19));
+/// ```
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn(move || {
+        // A new greenlet has no Timeout in scope, so only a kill cuts this short, and a kill
+        // unwinds from inside `sleep`.
+        let _ = sleep(delay);
+        f()
+    })
+}
+
+/// Waits until every greenlet in `greenlets` has finished, or `timeout` passes (`None`:
+/// no limit besides a [`Timeout`](crate::Timeout) in scope). The handles stay usable:
+/// [`join`](Greenlet::join) them for their results.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let gs: Vec<_> = (0..100)
+///     .map(|i| greenlight::spawn(move || { greenlight::sleep(Duration::from_millis(10)).ok(); i }))
+///     .collect();
+/// greenlight::joinall(&gs, Some(Duration::from_secs(5))).unwrap();
+/// assert!(gs.iter().all(|g| g.is_ready()));
+/// ```
+pub fn joinall<T>(
+    greenlets: &[Greenlet<T>],
+    timeout: Option<Duration>,
+) -> Result<(), TimeoutError> {
+    let deadline = deadline_after(timeout);
+    greenlets
+        .iter()
+        .try_for_each(|g| g.core.wait_deadline(deadline))
+}
+
+/// Kills every greenlet in `greenlets`, then waits for them to end, at most `timeout`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let gs: Vec<_> = (0..10).map(|_| greenlight::spawn(|| greenlight::sleep(Duration::from_secs(9)))).collect();
+/// greenlight::killall(&gs, Some(Duration::from_secs(5))).unwrap();
+/// assert!(gs.iter().all(|g| g.is_ready()));
+/// ```
+pub fn killall<T>(
+    greenlets: &[Greenlet<T>],
+    timeout: Option<Duration>,
+) -> Result<(), TimeoutError> {
+    for g in greenlets {
+        g.kill();
+    }
+    joinall(greenlets, timeout)
+}
+
+/// Suspends the current greenlet (or thread) for `duration`, letting others run.
+///
+/// Fails with [`TimeoutError`], after sleeping only until the deadline, when a
+/// [`Timeout`](crate::Timeout) in scope expires first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// greenlight::sleep(Duration::from_millis(10)).unwrap();
+/// assert!(start.elapsed() >= Duration::from_millis(9));
+/// ```
+pub fn sleep(duration: Duration) -> Result<(), TimeoutError> {
+    match super::timeout::scope_deadline() {
+        Some(deadline) if deadline <= Instant::now() + duration => {
+            may::coroutine::sleep(deadline.saturating_duration_since(Instant::now()));
+            Err(TimeoutError)
+        }
+        // On a plain thread `may` falls back to `std::thread::sleep`, which is right there.
+        _ => {
+            may::coroutine::sleep(duration);
+            Ok(())
+        }
+    }
+}
+
+/// Lets other ready greenlets on this worker run before continuing (on a plain thread,
+/// yields the OS thread). A yield point: a killed greenlet dies here.
+///
+/// # Examples
+///
+/// ```
+/// greenlight::yield_now();
+/// ```
+pub fn yield_now() {
+    may::coroutine::yield_now();
+}

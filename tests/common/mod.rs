@@ -1,0 +1,123 @@
+//! Runs the crate's example binaries as real processes for tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The path of an example binary built by `cargo test` (target/<profile>/examples/NAME).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join("examples").join(name);
+    assert!(
+        p.exists(),
+        "{} is not built (cargo test builds examples)",
+        p.display()
+    );
+    p
+}
+
+/// A running example, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub port: Option<u16>,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Waits for a stderr line containing `needle`, for up to `secs` seconds.
+    pub fn wait_line(&self, needle: &str, secs: u64) -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return Some(l),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+}
+
+/// Starts example `name` with `args`; waits for its "Listening at:" line and reads the
+/// port from it (for TCP binds).
+pub fn start(name: &str, args: &[&str]) -> Proc {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut p = Proc {
+        child,
+        port: None,
+        lines: rx,
+    };
+    let line = p
+        .wait_line("Listening at:", 20)
+        .unwrap_or_else(|| panic!("{name} did not start listening"));
+    p.port = line
+        .rsplit_once("http://")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse().ok());
+    p
+}
+
+/// Runs a command to completion with a time limit; returns (status ok, stdout, stderr).
+pub fn run(cmd: &mut Command, secs: u64) -> (bool, String, String) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {cmd:?}: {e} (is it installed? .ci/run installs it)")
+        });
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(out)) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        _ => {
+            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+            panic!("{cmd:?} did not finish in {secs} s");
+        }
+    }
+}
