@@ -10,6 +10,7 @@ pub mod error;
 pub mod green;
 pub mod http;
 pub mod logging;
+pub mod middleware;
 pub mod net;
 pub mod server;
 pub mod wsgi;
