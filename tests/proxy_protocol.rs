@@ -137,9 +137,20 @@ fn proxy_header_from_an_untrusted_peer_is_refused() {
         &with(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n", GET),
     );
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");
-    // Without a header the peer is an ordinary client.
+    // Without a header the peer is an ordinary client, even when its first bytes could
+    // start one ("P" of "POST" and "PROXY ").
     let out = exchange(port, GET);
     assert!(out.contains("REMOTE_ADDR=127.0.0.1\n"), "{out}");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(b"P").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    s.write_all(b"OST / HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     srv.stop(Duration::from_secs(1));
 }
 

@@ -356,15 +356,13 @@ fn read_proxy_header(
     let deadline = timeout.map(|d| Instant::now() + d);
     loop {
         let parsed = proxy::parse(io.buffered());
-        if !matches!(parsed, Ok(proxy::Parsed::Absent)) && !is_trusted(allow, peer_ip) {
-            if matches!(parsed, Ok(proxy::Parsed::Partial)) && io.start == io.end {
-                // Nothing received yet: not a PROXY header so far.
-            } else {
-                return Err(Some(HttpError::new(
-                    ErrorKind::ProxyNotAllowed,
-                    "PROXY header from a peer not in --proxy-allow-ips",
-                )));
-            }
+        // Judged once the bytes are surely a PROXY header: a partial "P" may yet be "POST".
+        let is_header = matches!(parsed, Ok(proxy::Parsed::Complete(..)) | Err(_));
+        if is_header && !is_trusted(allow, peer_ip) {
+            return Err(Some(HttpError::new(
+                ErrorKind::ProxyNotAllowed,
+                "PROXY header from a peer not in --proxy-allow-ips",
+            )));
         }
         match parsed.map_err(Some)? {
             proxy::Parsed::Complete(n, h) => {
