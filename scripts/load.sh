@@ -8,13 +8,15 @@
 # ordinary app on the full path: the head parsed, the Environ built, the app called; the
 # access log is off (its default).
 #
-# For each server in turn:
-#   1. start it pinned to CPU 0 (`taskset -c 0`, `--threads 1`) and wait for its port;
-#   2. wrk pinned to CPU 1: keep-alive `wrk -t1 -c100 -d$DUR`, then the same with 16
-#      pipelined requests per write (a Lua `request` returning 16 `wrk.format` requests);
-#   3. restart it, read VmRSS from /proc/PID/status, open $IDLE idle keep-alive
-#      connections (each sends one request and reads the answer, then stays open), read
-#      VmRSS again: (after - before) / $IDLE is the RSS per idle connection.
+#   1. Both servers start pinned to CPU 0 (`taskset -c 0`, `--threads 1`), on two ports.
+#   2. wrk, pinned to CPU 1, measures them alternately, $ROUNDS rounds of: keep-alive
+#      `wrk -t1 -c100 -d$DUR` on each, then the same with 16 pipelined requests per write
+#      (a Lua `request` returning 16 `wrk.format` requests) on each. Alternating runs
+#      share whatever else the machine is doing; the table shows each figure's median.
+#   3. For each server in turn, on a fresh process: read VmRSS from /proc/PID/status,
+#      open $IDLE idle keep-alive connections (each sends one request and reads the
+#      answer, then stays open), read VmRSS again: (after - before) / $IDLE is the RSS per
+#      idle connection.
 # Then it prints a table of both servers' figures and the ratios, and whether the targets
 # hold (throughput >= 0.9x may_minihttp's, RSS per idle connection <= may_minihttp's).
 # It also prints the server's CPU time per request (user + system, from /proc/PID/stat,
@@ -30,13 +32,15 @@
 # least two CPUs. Figures are only comparable when the machine is otherwise idle: the load
 # average is printed with them.
 #
-# Usage:   scripts/load.sh                 # DUR=10 seconds per wrk run, IDLE=5000
-#          DUR=5 IDLE=2000 scripts/load.sh
-# Environment: DUR (seconds per wrk run), IDLE (idle connections), CONNS (wrk -c, 100),
-#   DEPTH (pipeline depth, 16), PORT (first of two ports, 18080), CARGO_TARGET_DIR.
+# Usage:   scripts/load.sh                 # DUR=10 s per wrk run, ROUNDS=3, IDLE=5000
+#          DUR=5 ROUNDS=1 IDLE=2000 scripts/load.sh
+# It takes about 4 x ROUNDS x DUR seconds plus a minute.
+# Environment: DUR (seconds per wrk run), ROUNDS, IDLE (idle connections), CONNS (wrk -c,
+#   100), DEPTH (pipeline depth, 16), PORT (first of two ports, 18080), CARGO_TARGET_DIR.
 set -euo pipefail
 
 DUR=${DUR:-10}
+ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-5000}
 CONNS=${CONNS:-100}
 DEPTH=${DEPTH:-16}
@@ -77,14 +81,14 @@ GL_BIN=$target_dir/release/examples/hello
 MH_BIN=$target_dir/release/examples/minihttp_hello
 
 tmp=$(mktemp -d)
-server_pid=
+declare -A PID # server name -> pid
 idle_pid=
 cleanup() {
     if [ -n "$idle_pid" ]; then kill "$idle_pid" 2>/dev/null || true; fi
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in "${PID[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -127,48 +131,51 @@ print("ready", flush=True)
 sys.stdin.read()
 EOF
 
-start_server() { # name port
+declare -A PORT_OF=([greenlight]=$PORT [may_minihttp]=$((PORT + 1)))
+
+start_server() { # name
+    local port=${PORT_OF[$1]}
     case $1 in
         greenlight)
-            taskset -c "$SERVER_CPU" "$GL_BIN" -b "127.0.0.1:$2" --threads 1 \
+            taskset -c "$SERVER_CPU" "$GL_BIN" -b "127.0.0.1:$port" --threads 1 \
                 --keep-alive 300 --worker-connections 20000 --log-level warning \
                 >"$tmp/$1.log" 2>&1 &
             ;;
         may_minihttp)
-            taskset -c "$SERVER_CPU" "$MH_BIN" --bind "127.0.0.1:$2" --threads 1 \
+            taskset -c "$SERVER_CPU" "$MH_BIN" --bind "127.0.0.1:$port" --threads 1 \
                 >"$tmp/$1.log" 2>&1 &
             ;;
     esac
-    server_pid=$!
+    PID[$1]=$!
     for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
-        if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        if ! kill -0 "${PID[$1]}" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    echo "error: $1 did not start on port $2:" >&2
+    echo "error: $1 did not start on port $port:" >&2
     cat "$tmp/$1.log" >&2
     exit 1
 }
 
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
+stop_server() { # name
+    kill "${PID[$1]}" 2>/dev/null || true
+    wait "${PID[$1]}" 2>/dev/null || true
+    unset "PID[$1]"
 }
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/${PID[$1]}/status"; }
 
 CLK_TCK=$(getconf CLK_TCK)
 # The server's user + system CPU time so far, in clock ticks.
-cpu_ticks() { sed 's/.*) //' "/proc/$server_pid/stat" | awk '{ print $12 + $13 }'; }
+cpu_ticks() { sed 's/.*) //' "/proc/${PID[$1]}/stat" | awk '{ print $12 + $13 }'; }
 
-run_wrk() { # port [wrk args...] -> "requests/s server-CPU-µs/request"; errors go to stderr
-    local port=$1 out c0 c1
+run_wrk() { # name [wrk args...] -> "requests/s server-CPU-µs/request"; errors go to stderr
+    local name=$1 port=${PORT_OF[$1]} out c0 c1
     shift
-    c0=$(cpu_ticks)
+    c0=$(cpu_ticks "$name")
     out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DUR}s" --timeout 5s "$@" \
         "http://127.0.0.1:$port/")
-    c1=$(cpu_ticks)
+    c1=$(cpu_ticks "$name")
     if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
         echo "warning: wrk reported errors:" >&2
         grep -E 'Socket errors|Non-2xx' <<<"$out" >&2
@@ -179,21 +186,37 @@ run_wrk() { # port [wrk args...] -> "requests/s server-CPU-µs/request"; errors 
         END { printf "%.0f %.2f", rps, (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
 }
 
-declare -A KA PL KA_CPU PL_CPU RSS LOAD
-port=$PORT
-for name in greenlight may_minihttp; do
-    echo "$name: keep-alive and pipelined runs (${DUR}s each)..." >&2
-    start_server "$name" "$port"
-    read -r "KA[$name]" "KA_CPU[$name]" <<<"$(run_wrk "$port")"
-    read -r "PL[$name]" "PL_CPU[$name]" <<<"$(run_wrk "$port" -s "$tmp/pipeline.lua")"
-    LOAD[$name]=$(cut -d' ' -f1-3 /proc/loadavg)
-    stop_server
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+declare -A KA PL KA_CPU PL_CPU RSS
+SERVERS="greenlight may_minihttp"
+for name in $SERVERS; do start_server "$name"; done
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for round in $(seq "$ROUNDS"); do
+    for mode in KA PL; do
+        for name in $SERVERS; do
+            echo "round $round/$ROUNDS: $name, $([ $mode = KA ] && echo keep-alive || echo "pipelined x$DEPTH") (${DUR}s)..." >&2
+            if [ $mode = KA ]; then
+                read -r rps cpu <<<"$(run_wrk "$name")"
+                KA[$name]+="$rps "
+                KA_CPU[$name]+="$cpu "
+            else
+                read -r rps cpu <<<"$(run_wrk "$name" -s "$tmp/pipeline.lua")"
+                PL[$name]+="$rps "
+                PL_CPU[$name]+="$cpu "
+            fi
+        done
+    done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+for name in $SERVERS; do stop_server "$name"; done
+
+for name in $SERVERS; do
     echo "$name: $IDLE idle keep-alive connections..." >&2
-    start_server "$name" "$port"
+    start_server "$name"
     sleep 0.5
-    before=$(rss_kib)
-    coproc IDLER { exec python3 "$tmp/idle.py" "$port" "$IDLE"; }
+    before=$(rss_kib "$name")
+    coproc IDLER { exec python3 "$tmp/idle.py" "${PORT_OF[$name]}" "$IDLE"; }
     idle_pid=$IDLER_PID
     read -r ready <&"${IDLER[0]}" || ready=
     if [ "$ready" != ready ]; then
@@ -201,14 +224,22 @@ for name in greenlight may_minihttp; do
         exit 1
     fi
     sleep 1
-    after=$(rss_kib)
+    after=$(rss_kib "$name")
     exec {IDLER[1]}>&-
     wait "$idle_pid" 2>/dev/null || true
     idle_pid=
     RSS[$name]=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.2f", (a - b) / n }')
     echo "$name: RSS $before KiB idle -> $after KiB with $IDLE connections" >&2
-    stop_server
-    port=$((port + 1))
+    stop_server "$name"
+done
+
+for name in $SERVERS; do
+    echo "$name: keep-alive req/s ${KA[$name]}; pipelined req/s ${PL[$name]}" >&2
+    for v in KA PL KA_CPU PL_CPU; do
+        declare -n ref=$v
+        ref[$name]=$(median <<<"${ref[$name]}")
+        unset -n ref
+    done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
@@ -222,16 +253,16 @@ verdict() { # ratio op bound
 
 echo
 echo "greenlight hello vs may_minihttp hello: server on CPU $SERVER_CPU (--threads 1), wrk -t1 on CPU $WRK_CPU"
-echo "wrk: -c$CONNS -d${DUR}s; pipelined depth $DEPTH; idle connections: $IDLE"
-echo "load average after the wrk runs: greenlight ${LOAD[greenlight]}; may_minihttp ${LOAD[may_minihttp]}"
+echo "wrk: -c$CONNS -d${DUR}s, medians of $ROUNDS alternating rounds; pipelined depth $DEPTH; idle connections: $IDLE"
+echo "load average (1/5/15 min) before the wrk runs: $load_before; after: $load_after"
 printf '%-28s %14s %14s %8s  %s\n' "" greenlight may_minihttp ratio "target"
-printf '%-28s %14s %14s %8s  %s\n' "keep-alive (req/s)" "${KA[greenlight]}" "${KA[may_minihttp]}" "$r_ka" \
+printf '%-28s %14.0f %14.0f %8s  %s\n' "keep-alive (req/s)" "${KA[greenlight]}" "${KA[may_minihttp]}" "$r_ka" \
     ">= 0.9 $(verdict "$r_ka" ">=" 0.9)"
-printf '%-28s %14s %14s %8s  %s\n' "pipelined x$DEPTH (req/s)" "${PL[greenlight]}" "${PL[may_minihttp]}" "$r_pl" \
+printf '%-28s %14.0f %14.0f %8s  %s\n' "pipelined x$DEPTH (req/s)" "${PL[greenlight]}" "${PL[may_minihttp]}" "$r_pl" \
     ">= 0.9 $(verdict "$r_pl" ">=" 0.9)"
-printf '%-28s %14s %14s %8s  %s\n' "keep-alive CPU (us/req)" "${KA_CPU[greenlight]}" "${KA_CPU[may_minihttp]}" \
+printf '%-28s %14.2f %14.2f %8s  %s\n' "keep-alive CPU (us/req)" "${KA_CPU[greenlight]}" "${KA_CPU[may_minihttp]}" \
     "$(ratio "${KA_CPU[greenlight]}" "${KA_CPU[may_minihttp]}")" "(server CPU time; lower is better)"
-printf '%-28s %14s %14s %8s  %s\n' "pipelined CPU (us/req)" "${PL_CPU[greenlight]}" "${PL_CPU[may_minihttp]}" \
+printf '%-28s %14.2f %14.2f %8s  %s\n' "pipelined CPU (us/req)" "${PL_CPU[greenlight]}" "${PL_CPU[may_minihttp]}" \
     "$(ratio "${PL_CPU[greenlight]}" "${PL_CPU[may_minihttp]}")" "(server CPU time; lower is better)"
 printf '%-28s %14s %14s %8s  %s\n' "RSS per idle conn (KiB)" "${RSS[greenlight]}" "${RSS[may_minihttp]}" "$r_rss" \
     "<= 1.0 $(verdict "$r_rss" "<=" 1.0)"

@@ -17,7 +17,9 @@
 //! only in the forms RFC 9112 §6 allows. Every limit is also enforced while the head is
 //! still incomplete, so a caller never buffers more than [`Limits::max_head`] bytes.
 
-use super::chars::{is_field_byte, is_host_byte, is_ows, is_target_byte, is_tchar, trim_ows};
+use super::chars::{
+    all_field_bytes, find_byte, is_host_byte, is_ows, is_tchar, position_not_target, trim_ows,
+};
 use super::{Error, ErrorKind};
 
 /// Limits on the request head, gunicorn's `limit_request_*`.
@@ -192,7 +194,7 @@ enum Line {
 #[inline]
 fn find_line(buf: &[u8], start: usize, max: usize, bare: Error) -> Result<Line, Error> {
     let window = &buf[start..buf.len().min(start.saturating_add(max))];
-    match window.iter().position(|&b| b == b'\n') {
+    match find_byte(window, b'\n') {
         // RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator".
         // We do not: a bare LF read differently by a proxy in front is a smuggling vector,
         // and gunicorn refuses it too (corpus invalid/003, invalid_field_value_01).
@@ -352,11 +354,7 @@ impl RequestHead {
         }
 
         let t0 = m + 1;
-        let t = t0
-            + line[t0..]
-                .iter()
-                .position(|&b| !is_target_byte(b))
-                .unwrap_or(line.len() - t0);
+        let t = t0 + position_not_target(&line[t0..]).unwrap_or(line.len() - t0);
         if t == t0 || line.get(t) != Some(&b' ') {
             return Err(err(ErrorKind::BadRequestLine, "malformed request-target"));
         }
@@ -568,7 +566,7 @@ fn parse_field(buf: &[u8], start: usize, end: usize) -> Result<Header, Error> {
     while v1 > v0 && is_ows(line[v1 - 1]) {
         v1 -= 1;
     }
-    if !line[v0..v1].iter().all(|&b| is_field_byte(b)) {
+    if !all_field_bytes(&line[v0..v1]) {
         return Err(err(
             ErrorKind::BadHeader,
             "invalid byte in header field value",
