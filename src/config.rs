@@ -298,8 +298,8 @@ impl Config {
     /// ```
     /// use greenlight::Config;
     /// assert!(Config::default().unsupported().is_empty());
-    /// let config = Config { workers: 4, ..Config::default() };
-    /// assert!(config.unsupported()[0].contains("--workers"));
+    /// let config = Config { certfile: Some("c.pem".into()), ..Config::default() };
+    /// assert!(config.unsupported()[0].contains("--certfile"));
     /// ```
     pub fn unsupported(&self) -> Vec<String> {
         UNSUPPORTED.iter().filter_map(|check| check(self)).collect()
@@ -330,44 +330,23 @@ impl Config {
 }
 
 /// Settings this build cannot honour yet. Delete an entry when its feature lands.
-const UNSUPPORTED: &[fn(&Config) -> Option<String>] = &[
-    |c| {
-        (c.workers > 1).then(|| {
-            format!(
-                "--workers {}: multi-process workers are not supported yet; run one process \
-                 per port behind a balancer or use --threads",
-                c.workers
-            )
-        })
-    },
-    |c| {
-        let set: Vec<&str> = [
-            ("--certfile", &c.certfile),
-            ("--keyfile", &c.keyfile),
-            ("--ca-certs", &c.ca_certs),
-        ]
-        .iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(flag, _)| *flag)
-        .collect();
-        (!set.is_empty()).then(|| {
-            format!(
-                "{}: TLS is not supported yet; terminate TLS in a reverse proxy",
-                set.join(", ")
-            )
-        })
-    },
-    |c| {
-        (c.max_requests > 0 || c.max_requests_jitter > 0).then(|| {
-            "--max-requests/--max-requests-jitter: worker recycling is not supported yet".to_owned()
-        })
-    },
-    |c| {
-        c.pid
-            .as_ref()
-            .map(|p| format!("--pid {p}: pid files are not supported yet"))
-    },
-];
+const UNSUPPORTED: &[fn(&Config) -> Option<String>] = &[|c| {
+    let set: Vec<&str> = [
+        ("--certfile", &c.certfile),
+        ("--keyfile", &c.keyfile),
+        ("--ca-certs", &c.ca_certs),
+    ]
+    .iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(flag, _)| *flag)
+    .collect();
+    (!set.is_empty()).then(|| {
+        format!(
+            "{}: TLS is not supported yet; terminate TLS in a reverse proxy",
+            set.join(", ")
+        )
+    })
+}];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Group {
@@ -1621,17 +1600,19 @@ mod tests {
             "p",
         ]);
         let msgs = c.unsupported();
-        assert_eq!(msgs.len(), 4, "{msgs:?}");
-        assert!(msgs[0].contains("--workers 2") && msgs[0].contains("--threads"));
-        assert!(msgs[1].contains("--certfile, --keyfile") && msgs[1].contains("TLS"));
-        assert!(msgs[2].contains("--max-requests"));
-        assert!(msgs[3].contains("--pid"));
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(msgs[0].contains("--certfile, --keyfile") && msgs[0].contains("TLS"));
         assert_eq!(ok(&["--ca-certs", "x"]).unsupported().len(), 1);
-        assert_eq!(ok(&["--max-requests-jitter", "3"]).unsupported().len(), 1);
         // Settings that are honoured are not reported.
         assert!(ok(&[
             "-w",
-            "1",
+            "4",
+            "--max-requests",
+            "100",
+            "--max-requests-jitter",
+            "10",
+            "--pid",
+            "p",
             "--threads",
             "4",
             "--reuse-port",

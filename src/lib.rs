@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod deploy;
 pub mod error;
 pub mod green;
 pub mod http;
@@ -20,3 +21,4 @@ pub use error::{Error, Result};
 pub use green::{event, lock, pool, queue, threadpool};
 pub use green::{joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};
 pub use green::{Greenlet, Timeout};
+pub use wsgi::run;

@@ -19,7 +19,11 @@ pub(crate) const CLOSING: u8 = 2;
 pub(crate) struct Slot {
     pub(crate) state: AtomicU8,
     pub(crate) fd: RawFd,
-    pub(crate) co: may::coroutine::Coroutine,
+    /// The connection's green thread, once started (to cancel it, and to notice when it
+    /// ended without deregistering: a stack overflow abandons its frames unwound).
+    pub(crate) join: std::sync::Mutex<Option<may::coroutine::JoinHandle<()>>>,
+    /// The peer, for log lines.
+    pub(crate) peer: String,
 }
 
 /// A connection handed to a [`StreamServer`](super::StreamServer) handler: the stream, plus

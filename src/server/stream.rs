@@ -25,6 +25,8 @@ type Handler = dyn Fn(Conn, Addr) + Send + Sync + 'static;
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 /// How often a stop checks whether connections have finished.
 const STOP_POLL: Duration = Duration::from_millis(5);
+/// How often connections abandoned by a stack overflow are looked for.
+const REAP_EVERY: Duration = Duration::from_millis(250);
 /// After the grace period, how long cancelled connections get to unwind.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
@@ -181,6 +183,7 @@ impl StreamServer {
             stopping: AtomicBool::new(false),
             force: AtomicBool::new(false),
             active: AtomicUsize::new(0),
+            abandoned: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
             limit: (self.opts.max_connections > 0)
@@ -209,6 +212,19 @@ impl StreamServer {
             handles.push((h, addr.clone()));
         }
         *shared.acceptors.lock().expect("acceptors lock") = handles;
+        let reaper = shared.clone();
+        // SAFETY: a plain loop of sleeps and registry scans; no thread-local storage.
+        unsafe {
+            may::coroutine::Builder::new()
+                .name("reaper".into())
+                .spawn(move || {
+                    while !reaper.is_stopping() {
+                        may::coroutine::sleep(REAP_EVERY);
+                        reaper.reap_abandoned();
+                    }
+                })
+        }
+        .map_err(|e| Error::io("starting the connection reaper", e))?;
         for a in &local_addrs {
             log::info!("Listening at: {} ({})", url_of(a), std::process::id());
         }
@@ -284,7 +300,12 @@ fn accept_loop(
             }
         };
         if shared.is_stopping() {
-            // The stop path's wake-up connection (or a client that came too late).
+            // The stop path's wake-up connection, or a real client that got in as the
+            // listener was closing (or, on a listener shared with other worker processes,
+            // chose this one): serve it rather than drop it, then stop accepting. A
+            // wake-up connection closes without a request and costs nothing.
+            std::mem::forget(permit);
+            spawn_conn(&shared, &handler, stream, peer);
             return;
         }
         if out_of_fds {
@@ -328,34 +349,42 @@ fn spawn_conn(shared: &Arc<Shared>, handler: &Arc<Handler>, stream: net::Stream,
     let guard = Active(shared.clone());
     let handler = handler.clone();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let shared2 = shared.clone();
+    let slot = Arc::new(Slot {
+        state: std::sync::atomic::AtomicU8::new(BUSY),
+        fd: stream.as_raw_fd(),
+        join: std::sync::Mutex::new(None),
+        peer: peer.to_string(),
+    });
+    // Registered before it can run, so that it is known however quickly it ends.
+    shared.register(id, slot.clone());
+    let (shared2, slot2) = (shared.clone(), slot.clone());
     // SAFETY: handlers must follow the green-thread rules documented in `crate::green`
     // (no thread-local storage across a yield, no blocking std calls).
     let r = unsafe {
         may::coroutine::Builder::new().spawn(move || {
             let _guard = guard;
-            let slot = Arc::new(Slot {
-                state: std::sync::atomic::AtomicU8::new(BUSY),
-                fd: stream.as_raw_fd(),
-                co: may::coroutine::current(),
-            });
-            shared2.register(id, slot.clone());
-            let conn = Conn::new(stream, slot, shared2, id);
-            let shown = peer.to_string();
+            let me = slot2.clone();
+            let conn = Conn::new(stream, slot2, shared2, id);
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(conn, peer))) {
                 if is_cancel(&*p) {
                     resume_unwind(p);
                 }
                 log::error!(
-                    "connection handler for {shown} panicked: {}",
+                    "connection handler for {} panicked: {}",
+                    me.peer,
                     panic_message(&*p)
                 );
             }
         })
     };
-    if let Err(e) = r {
-        // The guard moved into the closure, which was dropped: the count is already undone.
-        log::error!("cannot start a green thread for a connection: {e}");
+    match r {
+        Ok(h) => *slot.join.lock().expect("slot lock") = Some(h),
+        Err(e) => {
+            // The closure (with the stream, the guard and the Conn-to-be) was dropped: only
+            // the registration is left to undo.
+            shared.deregister(id);
+            log::error!("cannot start a green thread for a connection: {e}");
+        }
     }
 }
 
@@ -369,6 +398,8 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     force: AtomicBool,
     active: AtomicUsize,
+    /// Connections whose green thread ended without unwinding (a stack overflow).
+    abandoned: AtomicU64,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<Slot>>>,
     limit: Option<Semphore>,
@@ -389,6 +420,59 @@ impl Shared {
 
     pub(crate) fn deregister(&self, id: u64) {
         self.conns.lock().expect("conns lock").remove(&id);
+    }
+
+    /// Finds connections whose green thread is over but never deregistered: a stack
+    /// overflow ends a green thread without unwinding it, so its `Conn` (and socket), its
+    /// count and its slot would leak, and its client would wait forever. Closes their
+    /// sockets and gives back what they held. Returns how many were found.
+    fn reap_abandoned(&self) -> usize {
+        let mut conns = self.conns.lock().expect("conns lock");
+        let dead: Vec<u64> = conns
+            .iter()
+            .filter(|(_, s)| {
+                s.join
+                    .lock()
+                    .expect("slot lock")
+                    .as_ref()
+                    .is_some_and(|h| h.is_done())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &dead {
+            let slot = conns.remove(id).expect("listed");
+            let why = match slot
+                .join
+                .lock()
+                .expect("slot lock")
+                .take()
+                .map(|h| h.join())
+            {
+                Some(Err(p))
+                    if matches!(
+                        p.downcast_ref::<generator::Error>(),
+                        Some(generator::Error::StackErr)
+                    ) =>
+                {
+                    "overflowed its stack (raise --stack-size)".to_owned()
+                }
+                Some(Err(p)) => format!("ended abnormally: {}", panic_message(&*p)),
+                _ => "ended without closing its connection".to_owned(),
+            };
+            log::error!(
+                "the green thread serving {} {why}; its connection was closed",
+                slot.peer
+            );
+            // SAFETY: the descriptor's owner (the abandoned `Conn`) will never run again
+            // or close it; it stays ours to close, once, under the registry lock.
+            unsafe { libc::close(slot.fd) };
+            if let Some(s) = &self.limit {
+                s.post();
+            }
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            self.abandoned.fetch_add(1, Ordering::SeqCst);
+        }
+        dead.len()
     }
 
     /// Closes the read side of idle connections: their handlers see end-of-stream and
@@ -417,7 +501,9 @@ impl Shared {
             // blocking call, running its destructors.
             unsafe {
                 libc::shutdown(slot.fd, libc::SHUT_RDWR);
-                slot.co.cancel();
+                if let Some(h) = slot.join.lock().expect("slot lock").as_ref() {
+                    h.coroutine().cancel();
+                }
             }
         }
     }
@@ -445,9 +531,16 @@ impl Shared {
             }
         }
         for (h, addr) in acceptors {
-            let until = Instant::now() + Duration::from_secs(1);
+            // A listener shared with other processes (workers of one master) hands the
+            // wake-up connection to whichever process accepts first: keep knocking.
+            let until = Instant::now() + Duration::from_secs(2);
+            let mut knocks = 0u32;
             while !h.is_done() && Instant::now() < until {
                 may::coroutine::sleep(STOP_POLL);
+                knocks += 1;
+                if knocks % 4 == 0 && !h.is_done() {
+                    wake_accept(&addr);
+                }
             }
             if !h.is_done() {
                 log::warn!("the accept loop on {addr} did not wake up; cancelling it");
@@ -467,6 +560,7 @@ impl Shared {
             may::coroutine::sleep(STOP_POLL);
             // Connections that went idle since the last scan are closed too.
             if last_scan.elapsed() >= Duration::from_millis(50) {
+                self.reap_abandoned();
                 self.close_idle();
                 last_scan = Instant::now();
             }
@@ -526,6 +620,13 @@ impl ServerHandle {
     /// Connections being served now.
     pub fn connections(&self) -> usize {
         self.shared.active.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose green thread ended without unwinding (a stack overflow) since the
+    /// start. Their sockets were closed; but whatever those frames held (a lock, say) was
+    /// never released, so a supervised worker restarts itself once this is non-zero.
+    pub fn abandoned(&self) -> u64 {
+        self.shared.abandoned.load(Ordering::SeqCst)
     }
 
     /// Whether a stop has begun.

@@ -59,6 +59,7 @@ struct Extra {
     max_body: Option<u64>,
     script_name: String,
     max_connections: Option<usize>,
+    served: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// A WSGI-style HTTP/1.1 server: gevent's `WSGIServer`.
@@ -144,6 +145,16 @@ impl<A: App> WsgiServer<A> {
         self
     }
 
+    /// A counter of the requests this server answers (counting costs one atomic add a
+    /// request, so it is only done once this was called). Used to recycle workers after
+    /// `--max-requests`.
+    pub fn request_counter(&mut self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.extra
+            .served
+            .get_or_insert_with(Default::default)
+            .clone()
+    }
+
     /// Sets the most connections served at once (`--worker-connections`).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.extra.max_connections = Some(n);
@@ -207,6 +218,7 @@ impl<A: App> WsgiServer<A> {
             script_name: self.extra.script_name,
             forwarded_allow,
             proxy_allow,
+            served: self.extra.served,
         });
         let opts = ServerOptions {
             bind: BindOptions {
@@ -246,6 +258,22 @@ pub fn run<A: App>(app: A) -> ! {
         eprintln!("error: cannot open the error log: {e}");
         std::process::exit(2);
     }
+    // A process started by a master serves the sockets it was given; with several workers
+    // this process becomes the master; otherwise it serves by itself.
+    if let Some(worker) = crate::deploy::worker::WorkerEnv::from_env() {
+        crate::deploy::worker::run(config, app, worker);
+    }
+    if config.workers > 1 {
+        crate::deploy::arbiter::run(config);
+    }
+    let pid = match crate::deploy::notify::PidFile::create(config.pid.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("cannot write the pid file: {e}");
+            crate::logging::flush();
+            std::process::exit(1);
+        }
+    };
     let code = match WsgiServer::from_config(config, app).serve_forever() {
         Ok(()) => {
             log::info!("Shutting down: Master");
@@ -256,6 +284,7 @@ pub fn run<A: App>(app: A) -> ! {
             1
         }
     };
+    drop(pid);
     crate::logging::flush();
     std::process::exit(code)
 }
@@ -273,6 +302,8 @@ struct State<A> {
     forwarded_allow: AllowList,
     /// `--proxy-protocol` (with `--proxy-allow-ips`, the peers allowed to send the header).
     proxy_allow: Option<AllowList>,
+    /// Requests answered, when someone asked to count them (worker recycling).
+    served: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
@@ -423,6 +454,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
     let trust_scheme = is_trusted(&st.forwarded_allow, client_ip);
     let resp_cell = std::cell::RefCell::new(ResponseHead::default());
     let max_head = st.limits.max_head();
+    let mut requests: u64 = 0;
     loop {
         // Wait for the next request (flushing pipelined answers first).
         if io.start == io.end {
@@ -433,17 +465,27 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             if wbuf.capacity() > WBUF_KEEP {
                 wbuf = Vec::with_capacity(1024);
             }
-            if !io.conn.set_idle() {
+            // A new connection's first request is always read and answered (a client that
+            // connected as a stop began must not lose it); between keep-alive requests the
+            // connection is idle, and a stop closes it.
+            let first = requests == 0;
+            if !first && !io.conn.set_idle() {
                 return;
             }
-            match io.fill(max_head, st.keep_alive.or(st.header_timeout)) {
+            let wait = if first {
+                st.header_timeout.or(st.keep_alive)
+            } else {
+                st.keep_alive.or(st.header_timeout)
+            };
+            match io.fill(max_head, wait) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
-            if !io.conn.set_busy() {
+            if !first && !io.conn.set_busy() {
                 return;
             }
         }
+        requests += 1;
         // When the request began, for the access log and the header timeout; the clock is
         // read only when needed (not for a whole head already buffered, without access log).
         let mut started = st.access.as_ref().map(|_| Instant::now());
@@ -569,6 +611,9 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
             }
             Err(_) => return,
         };
+        if let Some(n) = &st.served {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if let (Some(a), Some(t0), Some(started)) = (&st.access, started_at, started) {
             log_access(
                 a,

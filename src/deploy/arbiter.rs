@@ -1,0 +1,480 @@
+//! The master process (gunicorn's arbiter): opens the listeners once, keeps `--workers`
+//! worker processes alive, and turns signals into stops, reloads and resizes.
+//!
+//! It is one thread running a loop every few milliseconds: reap exited workers, read
+//! heartbeats, kill silent ones, start missing ones, act on signals.
+
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
+use signal_hook::iterator::Signals;
+
+use super::notify::{sd_notify, PidFile};
+use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
+use crate::config::Config;
+use crate::net::{self, BindOptions, Listener};
+
+/// How often the loop runs.
+const TICK: Duration = Duration::from_millis(20);
+/// A quick stop (INT/QUIT) gives workers this long before they are killed.
+const QUICK_GRACE: Duration = Duration::from_secs(1);
+/// A worker that dies sooner than this after starting counts as a crash at boot.
+const BOOT_WINDOW: Duration = Duration::from_secs(5);
+/// Consecutive crashes at boot after which the master gives up (gunicorn halts too).
+const MAX_BOOT_CRASHES: u32 = 5;
+/// The longest wait before restarting a worker that keeps crashing.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// On reload, how long the new workers get to boot before the old ones stop anyway.
+const RELOAD_BOOT_WAIT: Duration = Duration::from_secs(30);
+
+struct Worker {
+    child: Child,
+    id: u64,
+    heartbeat: RawFd,
+    started: Instant,
+    last_beat: Instant,
+    booted: bool,
+    /// Being stopped (TERM or QUIT sent); killed at this instant if still alive.
+    kill_at: Option<Instant>,
+    /// Old generation, to stop once the reload's new workers have booted.
+    outgoing: bool,
+}
+
+impl Worker {
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid, which stays reserved until we reap it.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    fn stop(&mut self, sig: i32, grace: Duration) {
+        if self.kill_at.is_none() {
+            self.signal(sig);
+            self.kill_at = Some(Instant::now() + grace);
+        }
+    }
+
+    /// Reads pending heartbeat bytes; true if there were any.
+    fn read_beats(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        let mut got = false;
+        loop {
+            // SAFETY: reading into a live buffer from our own non-blocking pipe.
+            let n = unsafe { libc::read(self.heartbeat, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return got;
+            }
+            got = true;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // SAFETY: closing our own descriptor once.
+        unsafe { libc::close(self.heartbeat) };
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (_, Some(s)) => format!("was killed by signal {s}{}", signal_name(s)),
+        _ => "ended".to_owned(),
+    }
+}
+
+fn signal_name(s: i32) -> &'static str {
+    match s {
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGTERM => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+struct Arbiter {
+    config: Config,
+    exe: std::path::PathBuf,
+    args: Vec<std::ffi::OsString>,
+    fds: String,
+    workers: Vec<Worker>,
+    target: usize,
+    next_id: u64,
+    stopping: bool,
+    boot_crashes: u32,
+    restart_after: Instant,
+    reload_started: Option<Instant>,
+}
+
+impl Arbiter {
+    fn spawn_worker(&mut self) -> std::io::Result<()> {
+        let mut p = [0 as RawFd; 2];
+        // SAFETY: pipe2 fills the two-element array.
+        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let (read, write) = (p[0], p[1]);
+        // The write end must survive exec in this one child: the loop is single-threaded,
+        // so no other child can be started while it is inheritable.
+        // SAFETY: fcntl on our own descriptors.
+        unsafe {
+            libc::fcntl(write, libc::F_SETFD, 0);
+            let fl = libc::fcntl(write, libc::F_GETFL);
+            libc::fcntl(write, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+        }
+        self.next_id += 1;
+        let r = Command::new(&self.exe)
+            .args(&self.args)
+            .env(ENV_FDS, &self.fds)
+            .env(ENV_HEARTBEAT, write.to_string())
+            .env(ENV_WORKER_ID, self.next_id.to_string())
+            .spawn();
+        // SAFETY: the child has its copy; ours is closed once.
+        unsafe { libc::close(write) };
+        match r {
+            Ok(child) => {
+                log::info!("Started worker {} (pid: {})", self.next_id, child.id());
+                let now = Instant::now();
+                self.workers.push(Worker {
+                    child,
+                    id: self.next_id,
+                    heartbeat: read,
+                    started: now,
+                    last_beat: now,
+                    booted: false,
+                    kill_at: None,
+                    outgoing: false,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { libc::close(read) };
+                Err(e)
+            }
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| w.kill_at.is_none() && !w.outgoing)
+            .count()
+    }
+
+    fn stop_all(&mut self, sig: i32, grace: Duration) {
+        self.stopping = true;
+        for w in &mut self.workers {
+            w.stop(sig, grace);
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        match sig {
+            SIGTERM => {
+                log::info!("Handling signal: term");
+                sd_notify("STOPPING=1");
+                let g = self.config.graceful_timeout;
+                self.stop_all(libc::SIGTERM, g);
+            }
+            SIGINT | SIGQUIT => {
+                log::info!(
+                    "Handling signal: {}",
+                    if sig == SIGINT { "int" } else { "quit" }
+                );
+                sd_notify("STOPPING=1");
+                self.stop_all(libc::SIGQUIT, QUICK_GRACE);
+            }
+            SIGHUP if !self.stopping => {
+                log::info!("Handling signal: hup (reloading: new workers, then the old ones stop)");
+                sd_notify("RELOADING=1");
+                for w in &mut self.workers {
+                    if w.kill_at.is_none() {
+                        w.outgoing = true;
+                    }
+                }
+                self.reload_started = Some(Instant::now());
+            }
+            SIGTTIN if !self.stopping => {
+                self.target += 1;
+                log::info!("Handling signal: ttin (workers: {})", self.target);
+            }
+            SIGTTOU if !self.stopping => {
+                self.target = (self.target.max(2)) - 1;
+                log::info!("Handling signal: ttou (workers: {})", self.target);
+            }
+            SIGUSR1 => {
+                log::info!("Handling signal: usr1 (reopening log files)");
+                crate::logging::reopen_all();
+                for w in &self.workers {
+                    w.signal(libc::SIGUSR1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reaps exited workers. Returns false if the master must give up.
+    fn reap(&mut self) -> bool {
+        let mut i = 0;
+        while i < self.workers.len() {
+            let status = match self.workers[i].child.try_wait() {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    i += 1;
+                    continue;
+                }
+                Err(e) => {
+                    log::error!("waiting for worker {}: {e}", self.workers[i].id);
+                    i += 1;
+                    continue;
+                }
+            };
+            let w = self.workers.swap_remove(i);
+            let expected = w.kill_at.is_some();
+            let how = describe(status);
+            if expected {
+                log::info!("Worker {} (pid: {}) {how}", w.id, w.pid());
+                continue;
+            }
+            if status.success() && w.booted {
+                // It recycled itself (--max-requests, or after an overflow): not a crash.
+                log::info!(
+                    "Worker {} (pid: {}) {how} (recycled); starting a new one",
+                    w.id,
+                    w.pid()
+                );
+                continue;
+            }
+            log::error!(
+                "Worker {} (pid: {}) {how}; starting a new one",
+                w.id,
+                w.pid()
+            );
+            if status.code() == Some(BOOT_ERROR) {
+                log::error!("Reason: Worker failed to boot.");
+                return false;
+            }
+            if !w.booted || w.started.elapsed() < BOOT_WINDOW {
+                self.boot_crashes += 1;
+                if !w.booted && self.boot_crashes >= MAX_BOOT_CRASHES {
+                    log::error!(
+                        "Reason: {} workers in a row died while booting; giving up",
+                        self.boot_crashes
+                    );
+                    return false;
+                }
+                let backoff = Duration::from_millis(100)
+                    .saturating_mul(1 << self.boot_crashes.min(10))
+                    .min(MAX_BACKOFF);
+                log::warn!(
+                    "workers are crashing quickly; waiting {} ms before the next start",
+                    backoff.as_millis()
+                );
+                self.restart_after = Instant::now() + backoff;
+            } else {
+                self.boot_crashes = 0;
+            }
+        }
+        true
+    }
+
+    fn check_heartbeats(&mut self) {
+        let timeout = self.config.timeout;
+        for w in &mut self.workers {
+            if w.read_beats() {
+                w.last_beat = Instant::now();
+                if !w.booted {
+                    w.booted = true;
+                    if w.started.elapsed() >= BOOT_WINDOW {
+                        self.boot_crashes = 0;
+                    }
+                }
+            }
+            if w.booted && w.started.elapsed() >= BOOT_WINDOW {
+                self.boot_crashes = 0;
+            }
+            if !timeout.is_zero() && w.kill_at.is_none() && w.last_beat.elapsed() > timeout {
+                log::error!(
+                    "WORKER TIMEOUT (pid: {}): silent for {:.1} s; killing it",
+                    w.pid(),
+                    w.last_beat.elapsed().as_secs_f64()
+                );
+                w.signal(libc::SIGKILL);
+                // Not `expected`: the reaper starts a replacement.
+            }
+        }
+    }
+
+    fn enforce_kills(&mut self) {
+        let now = Instant::now();
+        for w in &mut self.workers {
+            if let Some(t) = w.kill_at {
+                if now >= t {
+                    log::warn!(
+                        "Worker {} (pid: {}) did not stop in time; killing it",
+                        w.id,
+                        w.pid()
+                    );
+                    w.signal(libc::SIGKILL);
+                    w.kill_at = Some(now + Duration::from_secs(3600));
+                }
+            }
+        }
+    }
+
+    fn manage(&mut self) {
+        if self.stopping {
+            return;
+        }
+        // Start missing workers (the new generation during a reload).
+        while self.live() < self.target && Instant::now() >= self.restart_after {
+            if let Err(e) = self.spawn_worker() {
+                log::error!("cannot start a worker: {e}");
+                self.restart_after = Instant::now() + Duration::from_secs(1);
+                break;
+            }
+        }
+        // Reload: once the new generation has booted (or waited too long), stop the old.
+        if let Some(t) = self.reload_started {
+            let new_booted = self
+                .workers
+                .iter()
+                .filter(|w| !w.outgoing && w.kill_at.is_none() && w.booted)
+                .count();
+            if new_booted >= self.target || t.elapsed() > RELOAD_BOOT_WAIT {
+                let g = self.config.graceful_timeout;
+                for w in self.workers.iter_mut().filter(|w| w.outgoing) {
+                    w.stop(libc::SIGTERM, g);
+                }
+                self.reload_started = None;
+                sd_notify("READY=1");
+            }
+        }
+        // Too many (TTOU): stop the oldest.
+        while self.live() > self.target {
+            let g = self.config.graceful_timeout;
+            if let Some(w) = self
+                .workers
+                .iter_mut()
+                .filter(|w| w.kill_at.is_none() && !w.outgoing)
+                .min_by_key(|w| w.started)
+            {
+                w.stop(libc::SIGTERM, g);
+            }
+        }
+    }
+}
+
+/// Runs the master; never returns. Exit status 0 after a stop, 1 when the listeners cannot
+/// be opened, 3 when workers cannot boot.
+pub(crate) fn run(config: Config) -> ! {
+    let code = match master(config) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e}");
+            1
+        }
+    };
+    log::info!("Shutting down: Master");
+    crate::logging::flush();
+    std::process::exit(code)
+}
+
+fn master(config: Config) -> crate::Result<i32> {
+    log::info!("Starting greenlight {} (master)", env!("CARGO_PKG_VERSION"));
+    let opts = BindOptions {
+        backlog: config.backlog,
+        reuse_port: config.reuse_port,
+    };
+    let listeners: Vec<Listener> = net::bind_all(&config.binds, &opts)?;
+    let mut fds = Vec::new();
+    for l in &listeners {
+        let addr = l
+            .local_addr()
+            .map_err(|e| crate::Error::io("reading the listening address", e))?;
+        let url = match &addr {
+            net::Addr::Tcp(_) => format!("http://{addr}"),
+            net::Addr::Unix(_) => addr.to_string(),
+        };
+        log::info!("Listening at: {url} ({})", std::process::id());
+        l.set_inheritable(true)
+            .map_err(|e| crate::Error::io("sharing the listener with workers", e))?;
+        fds.push(l.as_raw_fd().to_string());
+    }
+    let _pid = match PidFile::create(config.pid.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(crate::Error::io(
+                format!(
+                    "writing the pid file {}",
+                    config.pid.as_deref().unwrap_or("")
+                ),
+                e,
+            ))
+        }
+    };
+    let mut signals = Signals::new([
+        SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD,
+    ])
+    .map_err(|e| crate::Error::io("installing signal handlers", e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| crate::Error::io("finding this program to start workers", e))?;
+    let mut a = Arbiter {
+        target: config.workers.max(1),
+        config,
+        exe,
+        args: std::env::args_os().skip(1).collect(),
+        fds: fds.join(","),
+        workers: Vec::new(),
+        next_id: 0,
+        stopping: false,
+        boot_crashes: 0,
+        restart_after: Instant::now(),
+        reload_started: None,
+    };
+    log::info!("Using {} worker processes", a.target);
+    let mut ready_sent = false;
+    loop {
+        let pending: Vec<i32> = signals.pending().collect();
+        for sig in pending {
+            a.on_signal(sig);
+        }
+        if !a.reap() {
+            a.stop_all(libc::SIGTERM, Duration::from_secs(5));
+            wait_all(&mut a);
+            return Ok(BOOT_ERROR);
+        }
+        a.check_heartbeats();
+        a.enforce_kills();
+        a.manage();
+        if !ready_sent && a.workers.iter().filter(|w| w.booted).count() >= a.target {
+            sd_notify("READY=1");
+            ready_sent = true;
+        }
+        if a.stopping && a.workers.is_empty() {
+            // Keep the listeners (and a unix socket file) until every worker is gone.
+            drop(listeners);
+            return Ok(0);
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+fn wait_all(a: &mut Arbiter) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !a.workers.is_empty() && Instant::now() < until {
+        let _ = a.reap();
+        a.enforce_kills();
+        std::thread::sleep(TICK);
+    }
+}
