@@ -36,7 +36,6 @@
 //! - Positional arguments (gunicorn's `APP_MODULE`) are rejected: the app is the program.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 /// Most bytes `--limit-request-line` allows (also what `0` means): gunicorn's cap.
@@ -770,25 +769,10 @@ fn level(flag: &str, v: &str) -> Result<log::LevelFilter, ConfigError> {
     })
 }
 
-/// Whether `entry` is an IP address, a CIDR network or `*`.
+/// Whether `entry` is an IP address, a CIDR network or `*` (the rules of
+/// [`crate::net::AllowList`], which the server builds from these strings).
 fn valid_ip_entry(entry: &str) -> bool {
-    if entry == "*" {
-        return true;
-    }
-    let (addr, prefix) = match entry.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (entry, None),
-    };
-    let Ok(ip) = addr.parse::<IpAddr>() else {
-        return false;
-    };
-    match prefix {
-        None => true,
-        Some(p) => {
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok_and(|p| p <= max)
-        }
-    }
+    crate::net::AllowList::from_entries([entry]).is_ok()
 }
 
 fn ip_list(flag: &str, v: &str) -> Result<Vec<String>, ConfigError> {
