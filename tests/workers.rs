@@ -219,3 +219,39 @@ fn ttin_and_ttou_resize_and_the_pid_file_comes_and_goes() {
     assert!(wait_exit(&mut p, 20).success());
     assert!(!pidfile.exists(), "the pid file is removed on exit");
 }
+
+#[test]
+fn usr1_reopens_the_access_log_after_rotation() {
+    let dir = std::env::temp_dir().join(format!("gl-usr1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let (mut p, port, _) = master(&["-w", "2", "--access-logfile", log.to_str().unwrap()]);
+    assert!(get(port, "/before").is_some());
+    let wait_for = |path: &std::path::Path, needle: &str| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    };
+    assert!(wait_for(&log, "GET /before"));
+    // Rotate as logrotate does: rename, then USR1.
+    let rotated = dir.join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    p.signal("USR1");
+    assert!(p.wait_line("reopening log files", 10).is_some());
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..4 {
+        assert!(get(port, "/after").is_some());
+    }
+    assert!(wait_for(&log, "GET /after"), "new lines go to the new file");
+    assert!(!std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("/after"));
+    p.signal("TERM");
+    assert!(wait_exit(&mut p, 20).success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
