@@ -153,20 +153,36 @@ impl<'a> Environ<'a> {
     /// The common request (ASCII, no repeats) allocates nothing.
     fn fold_headers(&mut self) {
         let hs = &self.head.headers;
+        // Names that can be equal share a (length, first letter) bucket: only names in a
+        // shared bucket are compared with the others, so the usual request (no repeats)
+        // costs one pass instead of comparing every pair.
+        let bucket = |name: &[u8]| {
+            (name.len().wrapping_mul(31)
+                + name.first().map_or(0, |c| c.to_ascii_lowercase()) as usize)
+                % 64
+        };
+        let mut counts = [0u8; 64];
+        for h in hs {
+            let b = bucket(h.name.get(self.buf));
+            counts[b] = counts[b].saturating_add(1);
+        }
         for (i, h) in hs.iter().enumerate() {
             let name = h.name.get(self.buf);
             if is_dropped(name) {
                 continue;
             }
-            let repeated = hs[..i]
-                .iter()
-                .any(|p| p.name.get(self.buf).eq_ignore_ascii_case(name));
+            let maybe_repeated = counts[bucket(name)] > 1;
+            let repeated = maybe_repeated
+                && hs[..i]
+                    .iter()
+                    .any(|p| p.name.get(self.buf).eq_ignore_ascii_case(name));
             if repeated {
                 continue; // folded when its first occurrence was seen
             }
-            let later = hs[i + 1..]
-                .iter()
-                .any(|p| p.name.get(self.buf).eq_ignore_ascii_case(name));
+            let later = maybe_repeated
+                && hs[i + 1..]
+                    .iter()
+                    .any(|p| p.name.get(self.buf).eq_ignore_ascii_case(name));
             let value = h.value.get(self.buf);
             if !later && value.is_ascii() {
                 continue;
@@ -469,5 +485,57 @@ pub(crate) fn cgi_key_of(name: &[u8]) -> Option<String> {
 impl fmt::Debug for Environ<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.to_vec()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::{Limits, Parsed};
+
+    fn with_env(raw: &[u8], f: impl FnOnce(&mut Environ<'_>)) {
+        let mut head = RequestHead::new();
+        let n = match head.parse(raw, &Limits::default()).unwrap() {
+            Parsed::Complete(n) => n,
+            Parsed::Partial => panic!("partial"),
+        };
+        let conn = ConnInfo {
+            scheme: "http",
+            ..ConnInfo::default()
+        };
+        let mut env = Environ::new(&raw[..n], &head, &conn, Input::empty());
+        f(&mut env);
+    }
+
+    #[test]
+    fn repeated_headers_fold_and_odd_bytes_decode_as_latin1() {
+        with_env(
+            b"GET /a%20b?q=1 HTTP/1.1\r\nX-A: 1\r\nAccept: b\r\nx-a: 2\r\nX_A: spoof\r\n\
+              X-B: caf\xc3\xa9\r\nX-AB: 3\r\nX-C: 4\r\nX-A: 5\r\n\r\n",
+            |env| {
+                assert_eq!(env.get("HTTP_X_A"), Some("1,2,5"));
+                assert_eq!(env.get("HTTP_ACCEPT"), Some("b"));
+                assert_eq!(env.get("HTTP_X_B"), Some("caf\u{c3}\u{a9}"));
+                assert_eq!(env.get("HTTP_X_AB"), Some("3"));
+                assert_eq!(env.get("HTTP_X_C"), Some("4"));
+                assert_eq!(env.get("PATH_INFO"), Some("/a b"));
+                assert_eq!(env.get("QUERY_STRING"), Some("q=1"));
+                assert_eq!(env.get("REQUEST_URI"), Some("/a%20b?q=1"));
+                // The underscore header never shows, folded or not.
+                assert!(!env.to_vec().iter().any(|(_, v)| v.contains("spoof")));
+            },
+        );
+    }
+
+    #[test]
+    fn middleware_can_set_and_remove_keys() {
+        with_env(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", |env| {
+            env.set("HTTP_HOST", "b");
+            assert_eq!(env.get("HTTP_HOST"), Some("b"));
+            assert_eq!(env.remove("HTTP_HOST").as_deref(), Some("b"));
+            assert_eq!(env.get("HTTP_HOST"), None);
+            env.extensions_mut().insert(7u32);
+            assert_eq!(env.extension::<u32>(), Some(&7));
+        });
     }
 }
