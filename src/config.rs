@@ -341,20 +341,10 @@ const UNSUPPORTED: &[fn(&Config) -> Option<String>] = &[
         })
     },
     |c| {
-        let set: Vec<&str> = [
-            ("--certfile", &c.certfile),
-            ("--keyfile", &c.keyfile),
-            ("--ca-certs", &c.ca_certs),
-        ]
-        .iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(flag, _)| *flag)
-        .collect();
-        (!set.is_empty()).then(|| {
-            format!(
-                "{}: TLS is not supported yet; terminate TLS in a reverse proxy",
-                set.join(", ")
-            )
+        (c.proxy_protocol && c.certfile.is_some()).then(|| {
+            "--proxy-protocol with --certfile: a PROXY header before the TLS handshake is not \
+             supported yet"
+                .to_owned()
         })
     },
     |c| {
@@ -1039,7 +1029,22 @@ fn parse(
         })?;
     }
     parse_flags(&mut cfg, &args, prog)?;
+    check_tls(&cfg)?;
     Ok(cfg)
+}
+
+/// The TLS flags go together: a certificate needs its key, and `--ca-certs` needs both.
+fn check_tls(cfg: &Config) -> Result<(), ConfigError> {
+    let msg = match (&cfg.certfile, &cfg.keyfile, &cfg.ca_certs) {
+        (Some(_), None, _) => "--certfile needs --keyfile (the certificate's private key)",
+        (None, Some(_), _) => "--keyfile needs --certfile (the certificate chain)",
+        (None, None, Some(_)) => {
+            "--ca-certs needs --certfile and --keyfile (it verifies client certificates of a \
+             TLS server)"
+        }
+        _ => return Ok(()),
+    };
+    Err(ConfigError::Invalid(msg.to_owned()))
 }
 
 #[cfg(test)]
@@ -1438,6 +1443,13 @@ mod tests {
         for flag in ["--certfile", "--keyfile", "--ca-certs", "--pid"] {
             assert!(err(&[&format!("{flag}=")]).contains(flag));
         }
+        // The TLS flags go together.
+        assert!(err(&["--certfile", "c.pem"]).starts_with("--certfile needs --keyfile"));
+        assert!(err(&["--keyfile", "k.pem"]).starts_with("--keyfile needs --certfile"));
+        assert!(err(&["--ca-certs", "ca.pem"]).starts_with("--ca-certs needs --certfile"));
+        let c = ok(&["--certfile", "c.pem", "--keyfile", "k.pem"]);
+        assert_eq!(c.ca_certs, None);
+        assert!(c.unsupported().is_empty());
     }
 
     #[test]
@@ -1621,12 +1633,14 @@ mod tests {
             "p",
         ]);
         let msgs = c.unsupported();
-        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
         assert!(msgs[0].contains("--workers 2") && msgs[0].contains("--threads"));
-        assert!(msgs[1].contains("--certfile, --keyfile") && msgs[1].contains("TLS"));
-        assert!(msgs[2].contains("--max-requests"));
-        assert!(msgs[3].contains("--pid"));
-        assert_eq!(ok(&["--ca-certs", "x"]).unsupported().len(), 1);
+        assert!(msgs[1].contains("--max-requests"));
+        assert!(msgs[2].contains("--pid"));
+        let tls = ["--certfile", "c", "--keyfile", "k"];
+        assert!(ok(&tls).unsupported().is_empty());
+        let msgs = ok(&[&tls[..], &["--proxy-protocol"]].concat()).unsupported();
+        assert!(msgs.len() == 1 && msgs[0].contains("--proxy-protocol with --certfile"));
         assert_eq!(ok(&["--max-requests-jitter", "3"]).unsupported().len(), 1);
         // Settings that are honoured are not reported.
         assert!(ok(&[

@@ -116,7 +116,7 @@ impl Write for Conn {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.stream.flush()
     }
 }
 

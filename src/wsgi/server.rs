@@ -31,7 +31,7 @@ use crate::http::proxy::{self, ProxyHeader};
 use crate::http::request::{BodyLength, Limits, Parsed, RequestHead, Version};
 use crate::http::{date, Error as HttpError, ErrorKind};
 use crate::logging::LogSink;
-use crate::net::{Addr, AllowList, BindOptions, Listener};
+use crate::net::{Addr, AllowList, BindOptions, Handshake, Listener, Stream, TlsConfig};
 use crate::server::{
     is_cancel, panic_message, Binds, Conn, ServerHandle, ServerOptions, StreamServer,
 };
@@ -217,6 +217,7 @@ impl<A: App> WsgiServer<A> {
             graceful_timeout: c.graceful_timeout,
             ..ServerOptions::default()
         };
+        let tls = TlsConfig::from_config(c)?;
         let handler = move |conn: Conn, peer: Addr| serve_conn(&state, conn, peer);
         let server = if self.listeners.is_empty() {
             StreamServer::new(c.binds.clone(), handler)
@@ -225,7 +226,14 @@ impl<A: App> WsgiServer<A> {
             ls.extend(crate::net::bind_all(&c.binds, &opts.bind)?);
             StreamServer::from_listeners(ls, handler)
         };
-        Ok((server.options(opts), ()))
+        let server = server.options(opts);
+        Ok((
+            match tls {
+                Some(tls) => server.tls(tls),
+                None => server,
+            },
+            (),
+        ))
     }
 }
 
@@ -290,7 +298,11 @@ fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
         remote_port,
         server_name,
         server_port,
-        scheme: "http",
+        scheme: if conn.stream().is_tls() {
+            "https"
+        } else {
+            "http"
+        },
         script_name: script_name.to_owned(),
         proxy_addr: None,
         proxy_port: None,
@@ -393,11 +405,59 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// The answer to plain HTTP on a TLS port.
+const PLAINTEXT_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 23\r\n\
+Connection: close\r\n\
+\r\n\
+This port speaks HTTPS\n";
+
+/// Runs the TLS handshake of a TLS connection within the header timeout. Returns false
+/// when the connection is done (handshake failed, or plain HTTP answered).
+fn tls_handshake(conn: &mut Conn, peer: &Addr, timeout: Option<Duration>) -> bool {
+    let Stream::Tls(tls) = conn.stream_mut() else {
+        return true;
+    };
+    match tls.handshake(timeout) {
+        Ok(Handshake::Done) => true,
+        Ok(Handshake::Plaintext) => {
+            log::debug!("plain HTTP from {peer} on a TLS port: answering 400");
+            let sock = tls.get_mut();
+            if sock.write_all(PLAINTEXT_ANSWER).is_ok() {
+                let _ = sock.shutdown(std::net::Shutdown::Write);
+                // Read what the client still sends, so it gets the answer, not a reset.
+                let until = Instant::now() + LINGER_TIME;
+                let mut scratch = [0u8; 1024];
+                let mut total = 0usize;
+                while total < LINGER_BYTES {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+                        break;
+                    }
+                    match sock.read(&mut scratch) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => total += n,
+                    }
+                }
+            }
+            false
+        }
+        Err(e) => {
+            log::debug!("TLS handshake with {peer} failed: {e}");
+            false
+        }
+    }
+}
+
 /// Serves one connection until it closes.
 fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
-    let mut info = conn_info(&mut conn, &peer, &st.script_name);
     // A client that stops reading our response cannot hold the connection forever.
     let _ = conn.stream().set_write_timeout(st.body_timeout);
+    if conn.stream().is_tls() && !tls_handshake(&mut conn, &peer, st.header_timeout) {
+        return;
+    }
+    let mut info = conn_info(&mut conn, &peer, &st.script_name);
     let mut io = ConnIo::new(conn, READ_BUF);
     let mut head = RequestHead::new();
     let mut head_buf: Vec<u8> = Vec::new();
@@ -722,7 +782,8 @@ fn flush(io: &mut ConnIo, wbuf: &mut Vec<u8>) -> bool {
     if wbuf.is_empty() {
         return true;
     }
-    let ok = io.conn.write_all(wbuf).is_ok();
+    // Flushing matters for TLS only (records rustls could not write yet).
+    let ok = io.conn.write_all(wbuf).is_ok() && io.conn.flush().is_ok();
     wbuf.clear();
     ok
 }
@@ -761,8 +822,8 @@ fn error_response(wbuf: &mut Vec<u8>, status: u16, version: Version) {
 /// stop writing and read (and discard) for a bounded time first, so the kernel does not
 /// reset the connection under our response.
 fn linger(io: &mut ConnIo, client_may_send: bool) {
-    let stream = io.conn.stream();
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    // (TLS: sends close_notify first.)
+    let _ = io.conn.stream_mut().shutdown(std::net::Shutdown::Write);
     if !client_may_send {
         return;
     }
