@@ -341,13 +341,6 @@ const UNSUPPORTED: &[fn(&Config) -> Option<String>] = &[
         })
     },
     |c| {
-        (c.proxy_protocol && c.certfile.is_some()).then(|| {
-            "--proxy-protocol with --certfile: a PROXY header before the TLS handshake is not \
-             supported yet"
-                .to_owned()
-        })
-    },
-    |c| {
         (c.max_requests > 0 || c.max_requests_jitter > 0).then(|| {
             "--max-requests/--max-requests-jitter: worker recycling is not supported yet".to_owned()
         })
@@ -1637,10 +1630,8 @@ mod tests {
         assert!(msgs[0].contains("--workers 2") && msgs[0].contains("--threads"));
         assert!(msgs[1].contains("--max-requests"));
         assert!(msgs[2].contains("--pid"));
-        let tls = ["--certfile", "c", "--keyfile", "k"];
+        let tls = ["--certfile", "c", "--keyfile", "k", "--ca-certs", "ca"];
         assert!(ok(&tls).unsupported().is_empty());
-        let msgs = ok(&[&tls[..], &["--proxy-protocol"]].concat()).unsupported();
-        assert!(msgs.len() == 1 && msgs[0].contains("--proxy-protocol with --certfile"));
         assert_eq!(ok(&["--max-requests-jitter", "3"]).unsupported().len(), 1);
         // Settings that are honoured are not reported.
         assert!(ok(&[

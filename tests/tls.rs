@@ -136,6 +136,14 @@ fn curl_https_hello_with_keep_alive() {
     let (ok, out, err) = curl(&pki, &["-I", &url(port, "/")]);
     assert!(ok, "{err}");
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    // TLS 1.2 is served too.
+    let (ok, out, err) = curl(
+        &pki,
+        &["--tlsv1.2", "--tls-max", "1.2", "-v", &url(port, "/")],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "Hello, World!\n");
+    assert!(err.contains("TLSv1.2"), "{err}");
 }
 
 #[test]
@@ -393,4 +401,110 @@ fn unusable_tls_files_are_reported() {
     let (code, err) = hello_fails(&["--certfile", &cert]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--certfile needs --keyfile"), "{err}");
+}
+
+#[test]
+fn proxy_header_before_the_handshake() {
+    let pki = Pki::new();
+    let p = start_tls("environ", &pki, &["--proxy-protocol"]);
+    let port = p.port.unwrap();
+    // The PROXY line and the ClientHello may arrive together or apart: both are tried.
+    let script = r#"
+import json, socket, ssl, sys, time
+port, ca, pause = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 4242 443\r\n")
+time.sleep(pause)
+t = ctx.wrap_socket(s, server_hostname="localhost")
+t.sendall(b"GET /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    b = t.recv(65536)
+    if not b:
+        break
+    data += b
+env = json.loads(data.split(b"\r\n\r\n", 1)[1])
+print(env["REMOTE_ADDR"], env["REMOTE_PORT"], env["PROXY_ADDR"], env["wsgi.url_scheme"])
+"#;
+    for pause in ["0", "0.2"] {
+        let (ok, out, err) = run(
+            Command::new("python3").args([
+                "-c",
+                script,
+                &port.to_string(),
+                &pki.path("ca.pem"),
+                pause,
+            ]),
+            20,
+        );
+        assert!(ok, "{err}");
+        assert_eq!(out, "203.0.113.7 4242 127.0.0.1 https\n");
+    }
+    // Without a PROXY header the handshake is the first thing.
+    let (ok, out, err) = curl(&pki, &[&url(port, "/")]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""REMOTE_ADDR":"127.0.0.1""#), "{out}");
+}
+
+/// A rustls client trusting the test CA.
+fn rustls_client(pki: &Pki) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(cfg)
+}
+
+#[test]
+fn stream_server_echo_over_tls() {
+    use greenlight::net::{Stream, TlsConfig};
+    use greenlight::server::StreamServer;
+    let pki = Pki::new();
+    let tls = TlsConfig::from_pem_files(&pki.path("server.pem"), &pki.path("server-key.pem"), None)
+        .unwrap();
+    // gevent's echo server, unchanged but for `.tls(...)`: the handshake runs on the
+    // first read, in the connection's green thread.
+    let srv = StreamServer::new("127.0.0.1:0", |mut conn, _peer| {
+        assert!(conn.stream().is_tls());
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            if conn.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = conn.stream_mut().shutdown(std::net::Shutdown::Both);
+        if let Stream::Tls(t) = conn.stream() {
+            assert_eq!(t.connection().alpn_protocol(), None);
+        }
+    })
+    .tls(tls)
+    .start()
+    .unwrap();
+    let port = srv.local_addr().port().unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = "localhost".try_into().unwrap();
+    let client = rustls::ClientConnection::new(rustls_client(&pki), name).unwrap();
+    let mut s = rustls::StreamOwned::new(client, sock);
+    for msg in [&b"hello"[..], &[7u8; 100_000][..]] {
+        s.write_all(msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg);
+    }
+    // A clean close: our close_notify, then the server's.
+    s.conn.send_close_notify();
+    s.flush().unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
+    srv.stop(Duration::from_secs(1));
 }

@@ -213,6 +213,16 @@ impl TlsStream {
     /// anything is sent: a letter means plain text, reported as [`Handshake::Plaintext`].
     /// A failed handshake is an error (with rustls's alert sent, when there is one).
     pub fn handshake(&mut self, timeout: Option<Duration>) -> io::Result<Handshake> {
+        self.handshake_after(&[], timeout)
+    }
+
+    /// [`handshake`](Self::handshake), when the first bytes of it were already read from
+    /// the socket (behind a PROXY header, say): `received` is handed to rustls first.
+    pub fn handshake_after(
+        &mut self,
+        received: &[u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<Handshake> {
         let deadline = timeout.map(|d| Instant::now() + d);
         let set_timeout = |sock: &Stream| -> io::Result<()> {
             let left = match deadline {
@@ -228,23 +238,29 @@ impl TlsStream {
             return Ok(Handshake::Done);
         }
         // The first bytes, looked at before rustls judges them.
-        set_timeout(&self.sock)?;
-        let mut rd = FirstByte {
-            sock: &mut self.sock,
-            first: None,
-        };
-        let n = loop {
-            match self.conn.read_tls(&mut rd) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
+        let first = match received.first() {
+            Some(&b) => b,
+            None => {
+                set_timeout(&self.sock)?;
+                let mut rd = FirstByte {
+                    sock: &mut self.sock,
+                    first: None,
+                };
+                let n = loop {
+                    match self.conn.read_tls(&mut rd) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        r => break r?,
+                    }
+                };
+                match rd.first {
+                    Some(b) if n > 0 => b,
+                    _ => return Err(io::ErrorKind::UnexpectedEof.into()),
+                }
             }
         };
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        match rd.first {
-            Some(HANDSHAKE_RECORD) => {}
-            Some(b) if b.is_ascii_alphabetic() => return Ok(Handshake::Plaintext),
+        match first {
+            HANDSHAKE_RECORD => {}
+            b if b.is_ascii_alphabetic() => return Ok(Handshake::Plaintext),
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -252,9 +268,18 @@ impl TlsStream {
                 ))
             }
         }
-        if let Err(e) = self.conn.process_new_packets() {
-            let _ = self.conn.write_tls(&mut self.sock);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        let mut rest = received;
+        loop {
+            if !rest.is_empty() && self.conn.read_tls(&mut rest)? == 0 {
+                return Err(io::Error::other("TLS: the handshake data was not accepted"));
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                let _ = self.conn.write_tls(&mut self.sock);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            if rest.is_empty() {
+                break;
+            }
         }
         while self.conn.is_handshaking() {
             set_timeout(&self.sock)?;

@@ -359,11 +359,14 @@ fn forwarded_scheme(
 
 /// With `--proxy-protocol`: reads the PROXY header, if the connection starts with one,
 /// within the header timeout. `Err(None)`: the peer went away or stayed silent; close.
+///
+/// On a TLS connection the header comes before the handshake: it is read from beneath TLS.
 fn read_proxy_header(
     io: &mut ConnIo,
     allow: &AllowList,
     peer_ip: Option<std::net::IpAddr>,
     timeout: Option<Duration>,
+    raw: bool,
 ) -> std::result::Result<Option<ProxyHeader>, Option<HttpError>> {
     let deadline = timeout.map(|d| Instant::now() + d);
     loop {
@@ -387,6 +390,7 @@ fn read_proxy_header(
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let res = match left {
             Some(l) if l.is_zero() => Err(io::ErrorKind::TimedOut.into()),
+            _ if raw => io.fill_raw(proxy::V2_MAX, left),
             _ => io.fill(proxy::V2_MAX, left),
         };
         match res {
@@ -413,13 +417,14 @@ Connection: close\r\n\
 \r\n\
 This port speaks HTTPS\n";
 
-/// Runs the TLS handshake of a TLS connection within the header timeout. Returns false
-/// when the connection is done (handshake failed, or plain HTTP answered).
-fn tls_handshake(conn: &mut Conn, peer: &Addr, timeout: Option<Duration>) -> bool {
+/// Runs the TLS handshake of a TLS connection within the header timeout, `received` being
+/// its first bytes if some were read already. Returns false when the connection is done
+/// (handshake failed, or plain HTTP answered).
+fn tls_handshake(conn: &mut Conn, received: &[u8], peer: &Addr, timeout: Option<Duration>) -> bool {
     let Stream::Tls(tls) = conn.stream_mut() else {
         return true;
     };
-    match tls.handshake(timeout) {
+    match tls.handshake_after(received, timeout) {
         Ok(Handshake::Done) => true,
         Ok(Handshake::Plaintext) => {
             log::debug!("plain HTTP from {peer} on a TLS port: answering 400");
@@ -454,9 +459,7 @@ fn tls_handshake(conn: &mut Conn, peer: &Addr, timeout: Option<Duration>) -> boo
 fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
     // A client that stops reading our response cannot hold the connection forever.
     let _ = conn.stream().set_write_timeout(st.body_timeout);
-    if conn.stream().is_tls() && !tls_handshake(&mut conn, &peer, st.header_timeout) {
-        return;
-    }
+    let tls = conn.stream().is_tls();
     let mut info = conn_info(&mut conn, &peer, &st.script_name);
     let mut io = ConnIo::new(conn, READ_BUF);
     let mut head = RequestHead::new();
@@ -464,7 +467,7 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
     let mut client_ip = peer.as_tcp().map(|a| a.ip());
     if let Some(allow) = &st.proxy_allow {
-        match read_proxy_header(&mut io, allow, client_ip, st.header_timeout) {
+        match read_proxy_header(&mut io, allow, client_ip, st.header_timeout, tls) {
             Ok(Some(ProxyHeader::Tcp { client, proxy })) => {
                 info.proxy_addr = Some(proxy.ip().to_string());
                 info.proxy_port = Some(proxy.port().to_string());
@@ -473,9 +476,23 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                 client_ip = Some(client.ip());
             }
             Ok(Some(ProxyHeader::Local) | None) => {}
+            // Before a TLS handshake there is no way to answer: just close.
+            Err(Some(e)) if tls => {
+                log::debug!("refusing {peer}: {e}");
+                return;
+            }
             Err(Some(e)) => return refuse(&mut io, &mut wbuf, &e, Version::Http11),
             Err(None) => return,
         }
+    }
+    if tls {
+        // Bytes read past a PROXY header are the start of the handshake.
+        let received = &io.buf[io.start..io.end];
+        if !tls_handshake(&mut io.conn, received, &peer, st.header_timeout) {
+            return;
+        }
+        (io.start, io.end) = (0, 0);
+        io.forget_read_timeout();
     }
     // Scheme headers are believed from the peer that speaks HTTP to us: behind a PROXY
     // header that is the client the header names, not the TCP proxy (which forwards the
