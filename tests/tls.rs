@@ -508,3 +508,37 @@ fn stream_server_echo_over_tls() {
     assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
     srv.stop(Duration::from_secs(1));
 }
+
+#[test]
+fn wsgi_server_with_a_tls_config_built_in_code() {
+    use greenlight::net::TlsConfig;
+    use greenlight::wsgi::{Body, Environ, StartResponse, WsgiServer};
+    let pki = Pki::new();
+    let tls = TlsConfig::from_pem_files(&pki.path("server.pem"), &pki.path("server-key.pem"), None)
+        .unwrap();
+    let app = |env: &mut Environ<'_>, start: StartResponse<'_>| {
+        let scheme = env.get("wsgi.url_scheme").unwrap_or("").to_owned();
+        start.status("200 OK");
+        Body::from(scheme)
+    };
+    let srv = WsgiServer::new("127.0.0.1:0", app)
+        .tls(tls)
+        .start()
+        .unwrap();
+    let port = srv.local_addr().port().unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = "localhost".try_into().unwrap();
+    let client = rustls::ClientConnection::new(rustls_client(&pki), name).unwrap();
+    let mut s = rustls::StreamOwned::new(client, sock);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    // The server closes with close_notify: a clean end of stream.
+    s.read_to_end(&mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nhttps"), "{out}");
+    srv.stop(Duration::from_secs(1));
+}

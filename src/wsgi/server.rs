@@ -59,6 +59,7 @@ struct Extra {
     max_body: Option<u64>,
     script_name: String,
     max_connections: Option<usize>,
+    tls: Option<TlsConfig>,
 }
 
 /// A WSGI-style HTTP/1.1 server: gevent's `WSGIServer`.
@@ -150,6 +151,13 @@ impl<A: App> WsgiServer<A> {
         self
     }
 
+    /// Serves HTTPS with `tls` (instead of `--certfile`/`--keyfile`/`--ca-certs` from the
+    /// configuration), for a rustls configuration built in code.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.extra.tls = Some(tls);
+        self
+    }
+
     /// Logs each request to `spec` (`-` for stdout, or a file path) in the configured
     /// access-log format.
     pub fn access_log(mut self, spec: impl Into<String>) -> Self {
@@ -217,7 +225,10 @@ impl<A: App> WsgiServer<A> {
             graceful_timeout: c.graceful_timeout,
             ..ServerOptions::default()
         };
-        let tls = TlsConfig::from_config(c)?;
+        let tls = match self.extra.tls {
+            Some(tls) => Some(tls),
+            None => TlsConfig::from_config(c)?,
+        };
         let handler = move |conn: Conn, peer: Addr| serve_conn(&state, conn, peer);
         let server = if self.listeners.is_empty() {
             StreamServer::new(c.binds.clone(), handler)
