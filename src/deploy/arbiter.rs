@@ -403,6 +403,7 @@ fn master(config: Config) -> crate::Result<i32> {
             .local_addr()
             .map_err(|e| crate::Error::io("reading the listening address", e))?;
         let url = match &addr {
+            net::Addr::Tcp(_) if config.certfile.is_some() => format!("https://{addr}"),
             net::Addr::Tcp(_) => format!("http://{addr}"),
             net::Addr::Unix(_) => addr.to_string(),
         };

@@ -19,8 +19,10 @@
 mod allow;
 mod listener;
 mod stream;
+mod tls;
 
 pub use allow::{AllowList, AllowListError};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
 pub use stream::{Addr, Stream};
+pub use tls::{Handshake, TlsConfig, TlsStream};

@@ -10,6 +10,8 @@ use std::time::Duration;
 use may::net::TcpStream;
 use may::os::unix::net::UnixStream;
 
+use super::TlsStream;
+
 /// The address of one end of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addr {
@@ -47,14 +49,16 @@ impl fmt::Display for Addr {
     }
 }
 
-/// A connected stream: TCP or unix. Reads and writes park the green thread, not the OS
-/// thread; the non-blocking call is tried first.
+/// A connected stream: TCP or unix, or TLS over either. Reads and writes park the green
+/// thread, not the OS thread; the non-blocking call is tried first.
 #[derive(Debug)]
 pub enum Stream {
     /// A TCP connection.
     Tcp(TcpStream),
     /// A unix-socket connection.
     Unix(UnixStream),
+    /// A TLS connection over one of the others.
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -63,6 +67,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(d),
             Stream::Unix(s) => s.set_read_timeout(d),
+            Stream::Tls(s) => s.get_ref().set_read_timeout(d),
         }
     }
 
@@ -71,14 +76,17 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(d),
             Stream::Unix(s) => s.set_write_timeout(d),
+            Stream::Tls(s) => s.get_ref().set_write_timeout(d),
         }
     }
 
-    /// Shuts down the read, write or both halves.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    /// Shuts down the read, write or both halves. A TLS stream sends `close_notify`
+    /// first.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+            Stream::Tls(s) => s.shutdown(how),
         }
     }
 
@@ -87,6 +95,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().map(Addr::Tcp),
             Stream::Unix(s) => s.peer_addr().map(|a| Addr::from_unix(&a)),
+            Stream::Tls(s) => s.get_ref().peer_addr(),
         }
     }
 
@@ -95,12 +104,22 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.local_addr().map(Addr::Tcp),
             Stream::Unix(s) => s.local_addr().map(|a| Addr::from_unix(&a)),
+            Stream::Tls(s) => s.get_ref().local_addr(),
         }
     }
 
-    /// Whether this is a TCP stream.
+    /// Whether this is a TCP stream (TLS over TCP included).
     pub fn is_tcp(&self) -> bool {
-        matches!(self, Stream::Tcp(_))
+        match self {
+            Stream::Tcp(_) => true,
+            Stream::Unix(_) => false,
+            Stream::Tls(s) => s.get_ref().is_tcp(),
+        }
+    }
+
+    /// Whether this is a TLS stream.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 }
 
@@ -110,6 +129,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -120,6 +140,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -128,11 +149,16 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
 
+    /// Plain sockets buffer nothing; TLS writes out any records still queued.
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+            Stream::Tls(s) => s.flush(),
+        }
     }
 }
 
@@ -141,6 +167,7 @@ impl AsRawFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.get_ref().as_raw_fd(),
         }
     }
 }

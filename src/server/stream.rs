@@ -17,7 +17,7 @@ use super::conn::{Conn, Slot, BUSY, CLOSING, IDLE};
 use super::{is_cancel, panic_message};
 use crate::error::{Error, Result};
 use crate::green::runtime::ensure_configured;
-use crate::net::{self, Addr, BindOptions, Listener};
+use crate::net::{self, Addr, BindOptions, Listener, TlsConfig};
 
 type Handler = dyn Fn(Conn, Addr) + Send + Sync + 'static;
 
@@ -95,11 +95,15 @@ impl Default for ServerOptions {
 /// A server for any stream protocol: gevent's `StreamServer`.
 ///
 /// The handler gets each connection and its peer address, in a green thread of its own.
+/// With [`tls`](Self::tls), the connection is TLS ([`net::Stream::Tls`]).
 pub struct StreamServer {
     binds: Vec<String>,
     listeners: Vec<Listener>,
     handler: Arc<Handler>,
     opts: ServerOptions,
+    tls: Option<TlsConfig>,
+    /// A setting that could not be used, reported by `start`.
+    error: Option<Error>,
 }
 
 impl StreamServer {
@@ -114,6 +118,8 @@ impl StreamServer {
             listeners: Vec::new(),
             handler: Arc::new(handler),
             opts: ServerOptions::default(),
+            tls: None,
+            error: None,
         }
     }
 
@@ -127,6 +133,8 @@ impl StreamServer {
             listeners,
             handler: Arc::new(handler),
             opts: ServerOptions::default(),
+            tls: None,
+            error: None,
         }
     }
 
@@ -160,6 +168,14 @@ impl StreamServer {
         self
     }
 
+    /// Serves TLS: each connection is wrapped before the handler gets it, and the handshake
+    /// runs in the connection's green thread, on its first read or write (or when the
+    /// handler calls [`net::TlsStream::handshake`]).
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the grace period of a stop triggered by a signal in [`serve_forever`](Self::serve_forever).
     pub fn graceful_timeout(mut self, d: Duration) -> Self {
         self.opts.graceful_timeout = d;
@@ -169,6 +185,9 @@ impl StreamServer {
     /// Binds (if not done yet) and starts accepting in the background.
     pub fn start(self) -> Result<ServerHandle> {
         ensure_configured();
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         let mut listeners = self.listeners;
         listeners.extend(net::bind_all(&self.binds, &self.opts.bind)?);
         if listeners.is_empty() {
@@ -200,13 +219,14 @@ impl StreamServer {
                 .map_err(|e| Error::io(format!("listening on {addr}"), e))?;
             let shared2 = shared.clone();
             let handler = self.handler.clone();
+            let tls = self.tls.clone();
             let max_accept = self.opts.max_accept.max(1);
             // SAFETY: the accept loop uses no thread-local storage and only may-aware
             // blocking calls; its stack needs are small and fixed.
             let h = unsafe {
                 may::coroutine::Builder::new()
                     .name(format!("accept {addr}"))
-                    .spawn(move || accept_loop(acceptor, shared2, handler, max_accept))
+                    .spawn(move || accept_loop(acceptor, shared2, handler, tls, max_accept))
             }
             .map_err(|e| Error::io("starting the accept loop", e))?;
             handles.push((h, addr.clone()));
@@ -226,7 +246,11 @@ impl StreamServer {
         }
         .map_err(|e| Error::io("starting the connection reaper", e))?;
         for a in &local_addrs {
-            log::info!("Listening at: {} ({})", url_of(a), std::process::id());
+            log::info!(
+                "Listening at: {} ({})",
+                url_of(a, self.tls.is_some()),
+                std::process::id()
+            );
         }
         Ok(ServerHandle {
             shared,
@@ -245,9 +269,11 @@ impl StreamServer {
     }
 }
 
-/// `http://` for TCP listeners, `unix:` for unix ones, as gunicorn logs them.
-fn url_of(a: &Addr) -> String {
+/// `http://` (or `https://`) for TCP listeners, `unix:` for unix ones, as gunicorn logs
+/// them.
+fn url_of(a: &Addr, tls: bool) -> String {
     match a {
+        Addr::Tcp(_) if tls => format!("https://{a}"),
         Addr::Tcp(_) => format!("http://{a}"),
         Addr::Unix(_) => a.to_string(),
     }
@@ -257,6 +283,7 @@ fn accept_loop(
     acceptor: net::Acceptor,
     shared: Arc<Shared>,
     handler: Arc<Handler>,
+    tls: Option<TlsConfig>,
     max_accept: usize,
 ) {
     let mut in_a_row = 0usize;
@@ -305,7 +332,7 @@ fn accept_loop(
             // chose this one): serve it rather than drop it, then stop accepting. A
             // wake-up connection closes without a request and costs nothing.
             std::mem::forget(permit);
-            spawn_conn(&shared, &handler, stream, peer);
+            spawn_conn(&shared, &handler, tls.as_ref(), stream, peer);
             return;
         }
         if out_of_fds {
@@ -314,7 +341,7 @@ fn accept_loop(
         }
         // The permit travels into the connection's green thread as a count, released there.
         std::mem::forget(permit);
-        spawn_conn(&shared, &handler, stream, peer);
+        spawn_conn(&shared, &handler, tls.as_ref(), stream, peer);
         in_a_row += 1;
         if in_a_row >= max_accept {
             in_a_row = 0;
@@ -344,10 +371,17 @@ impl Drop for Active {
     }
 }
 
-fn spawn_conn(shared: &Arc<Shared>, handler: &Arc<Handler>, stream: net::Stream, peer: Addr) {
+fn spawn_conn(
+    shared: &Arc<Shared>,
+    handler: &Arc<Handler>,
+    tls: Option<&TlsConfig>,
+    stream: net::Stream,
+    peer: Addr,
+) {
     shared.active.fetch_add(1, Ordering::SeqCst);
     let guard = Active(shared.clone());
     let handler = handler.clone();
+    let tls = tls.cloned();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let slot = Arc::new(Slot {
         state: std::sync::atomic::AtomicU8::new(BUSY),
@@ -363,6 +397,18 @@ fn spawn_conn(shared: &Arc<Shared>, handler: &Arc<Handler>, stream: net::Stream,
     let r = unsafe {
         may::coroutine::Builder::new().spawn(move || {
             let _guard = guard;
+            let stream = match tls {
+                // No I/O yet: the handshake runs on the handler's first read or write.
+                Some(tls) => match tls.wrap(stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        shared2.deregister(id);
+                        log::error!("cannot start TLS for {peer}: {e}");
+                        return;
+                    }
+                },
+                None => stream,
+            };
             let me = slot2.clone();
             let conn = Conn::new(stream, slot2, shared2, id);
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(conn, peer))) {
@@ -659,8 +705,10 @@ impl ServerHandle {
 
 impl StreamServer {
     /// A server configured from gunicorn-style settings: binds, backlog, `SO_REUSEPORT`,
-    /// `--worker-connections` (the connection limit) and `--graceful-timeout`. Applies the
-    /// runtime settings (`--threads`, `--stack-size`) first.
+    /// `--worker-connections` (the connection limit), `--graceful-timeout` and TLS
+    /// (`--certfile`, `--keyfile`, `--ca-certs`; a file that cannot be used is reported by
+    /// [`start`](Self::start)). Applies the runtime settings (`--threads`, `--stack-size`)
+    /// first.
     pub fn from_config<H>(config: &crate::Config, handler: H) -> Self
     where
         H: Fn(Conn, Addr) + Send + Sync + 'static,
@@ -669,7 +717,7 @@ impl StreamServer {
             workers: config.threads,
             stack_size: config.stack_size,
         });
-        StreamServer::new(config.binds.clone(), handler).options(ServerOptions {
+        let mut server = StreamServer::new(config.binds.clone(), handler).options(ServerOptions {
             bind: BindOptions {
                 backlog: config.backlog,
                 reuse_port: config.reuse_port,
@@ -677,6 +725,11 @@ impl StreamServer {
             max_connections: config.worker_connections,
             graceful_timeout: config.graceful_timeout,
             ..ServerOptions::default()
-        })
+        });
+        match TlsConfig::from_config(config) {
+            Ok(tls) => server.tls = tls,
+            Err(e) => server.error = Some(e),
+        }
+        server
     }
 }

@@ -43,6 +43,29 @@ impl ConnIo {
     /// `limit` bytes. Returns 0 at end of stream. A full buffer at `limit` is an error of
     /// kind `OutOfMemory` (the caller maps it to its limit's status).
     pub(crate) fn fill(&mut self, limit: usize, timeout: Option<Duration>) -> io::Result<usize> {
+        self.fill_from(limit, timeout, false)
+    }
+
+    /// [`fill`](Self::fill), from beneath TLS (bytes that come before the handshake).
+    pub(crate) fn fill_raw(
+        &mut self,
+        limit: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        self.fill_from(limit, timeout, true)
+    }
+
+    /// Forgets the read timeout last set: something else set the socket's since.
+    pub(crate) fn forget_read_timeout(&mut self) {
+        self.read_timeout = None;
+    }
+
+    fn fill_from(
+        &mut self,
+        limit: usize,
+        timeout: Option<Duration>,
+        raw: bool,
+    ) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -64,7 +87,13 @@ impl ConnIo {
             self.read_timeout = Some(timeout);
         }
         let n = loop {
-            match self.conn.read(&mut self.buf[self.end..]) {
+            let buf = &mut self.buf[self.end..];
+            let r = if raw {
+                self.conn.read_raw(buf)
+            } else {
+                self.conn.read(buf)
+            };
+            match r {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => break r?,
             }

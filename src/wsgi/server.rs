@@ -31,7 +31,7 @@ use crate::http::proxy::{self, ProxyHeader};
 use crate::http::request::{BodyLength, Limits, Parsed, RequestHead, Version};
 use crate::http::{date, Error as HttpError, ErrorKind};
 use crate::logging::LogSink;
-use crate::net::{Addr, AllowList, BindOptions, Listener};
+use crate::net::{Addr, AllowList, BindOptions, Handshake, Listener, Stream, TlsConfig};
 use crate::server::{
     is_cancel, panic_message, Binds, Conn, ServerHandle, ServerOptions, StreamServer,
 };
@@ -60,6 +60,7 @@ struct Extra {
     script_name: String,
     max_connections: Option<usize>,
     served: Option<Arc<std::sync::atomic::AtomicU64>>,
+    tls: Option<TlsConfig>,
 }
 
 /// A WSGI-style HTTP/1.1 server: gevent's `WSGIServer`.
@@ -161,6 +162,13 @@ impl<A: App> WsgiServer<A> {
         self
     }
 
+    /// Serves HTTPS with `tls` (instead of `--certfile`/`--keyfile`/`--ca-certs` from the
+    /// configuration), for a rustls configuration built in code.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.extra.tls = Some(tls);
+        self
+    }
+
     /// Logs each request to `spec` (`-` for stdout, or a file path) in the configured
     /// access-log format.
     pub fn access_log(mut self, spec: impl Into<String>) -> Self {
@@ -229,6 +237,10 @@ impl<A: App> WsgiServer<A> {
             graceful_timeout: c.graceful_timeout,
             ..ServerOptions::default()
         };
+        let tls = match self.extra.tls {
+            Some(tls) => Some(tls),
+            None => TlsConfig::from_config(c)?,
+        };
         let handler = move |conn: Conn, peer: Addr| serve_conn(&state, conn, peer);
         let server = if self.listeners.is_empty() {
             StreamServer::new(c.binds.clone(), handler)
@@ -237,7 +249,14 @@ impl<A: App> WsgiServer<A> {
             ls.extend(crate::net::bind_all(&c.binds, &opts.bind)?);
             StreamServer::from_listeners(ls, handler)
         };
-        Ok((server.options(opts), ()))
+        let server = server.options(opts);
+        Ok((
+            match tls {
+                Some(tls) => server.tls(tls),
+                None => server,
+            },
+            (),
+        ))
     }
 }
 
@@ -321,7 +340,11 @@ fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
         remote_port,
         server_name,
         server_port,
-        scheme: "http",
+        scheme: if conn.stream().is_tls() {
+            "https"
+        } else {
+            "http"
+        },
         script_name: script_name.to_owned(),
         proxy_addr: None,
         proxy_port: None,
@@ -378,11 +401,14 @@ fn forwarded_scheme(
 
 /// With `--proxy-protocol`: reads the PROXY header, if the connection starts with one,
 /// within the header timeout. `Err(None)`: the peer went away or stayed silent; close.
+///
+/// On a TLS connection the header comes before the handshake: it is read from beneath TLS.
 fn read_proxy_header(
     io: &mut ConnIo,
     allow: &AllowList,
     peer_ip: Option<std::net::IpAddr>,
     timeout: Option<Duration>,
+    raw: bool,
 ) -> std::result::Result<Option<ProxyHeader>, Option<HttpError>> {
     let deadline = timeout.map(|d| Instant::now() + d);
     loop {
@@ -406,6 +432,7 @@ fn read_proxy_header(
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let res = match left {
             Some(l) if l.is_zero() => Err(io::ErrorKind::TimedOut.into()),
+            _ if raw => io.fill_raw(proxy::V2_MAX, left),
             _ => io.fill(proxy::V2_MAX, left),
         };
         match res {
@@ -424,18 +451,65 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// The answer to plain HTTP on a TLS port.
+const PLAINTEXT_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 23\r\n\
+Connection: close\r\n\
+\r\n\
+This port speaks HTTPS\n";
+
+/// Runs the TLS handshake of a TLS connection within the header timeout, `received` being
+/// its first bytes if some were read already. Returns false when the connection is done
+/// (handshake failed, or plain HTTP answered).
+fn tls_handshake(conn: &mut Conn, received: &[u8], peer: &Addr, timeout: Option<Duration>) -> bool {
+    let Stream::Tls(tls) = conn.stream_mut() else {
+        return true;
+    };
+    match tls.handshake_after(received, timeout) {
+        Ok(Handshake::Done) => true,
+        Ok(Handshake::Plaintext) => {
+            log::debug!("plain HTTP from {peer} on a TLS port: answering 400");
+            let sock = tls.get_mut();
+            if sock.write_all(PLAINTEXT_ANSWER).is_ok() {
+                let _ = sock.shutdown(std::net::Shutdown::Write);
+                // Read what the client still sends, so it gets the answer, not a reset.
+                let until = Instant::now() + LINGER_TIME;
+                let mut scratch = [0u8; 1024];
+                let mut total = 0usize;
+                while total < LINGER_BYTES {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+                        break;
+                    }
+                    match sock.read(&mut scratch) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => total += n,
+                    }
+                }
+            }
+            false
+        }
+        Err(e) => {
+            log::debug!("TLS handshake with {peer} failed: {e}");
+            false
+        }
+    }
+}
+
 /// Serves one connection until it closes.
 fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
-    let mut info = conn_info(&mut conn, &peer, &st.script_name);
     // A client that stops reading our response cannot hold the connection forever.
     let _ = conn.stream().set_write_timeout(st.body_timeout);
+    let tls = conn.stream().is_tls();
+    let mut info = conn_info(&mut conn, &peer, &st.script_name);
     let mut io = ConnIo::new(conn, READ_BUF);
     let mut head = RequestHead::new();
     let mut head_buf: Vec<u8> = Vec::new();
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
     let mut client_ip = peer.as_tcp().map(|a| a.ip());
     if let Some(allow) = &st.proxy_allow {
-        match read_proxy_header(&mut io, allow, client_ip, st.header_timeout) {
+        match read_proxy_header(&mut io, allow, client_ip, st.header_timeout, tls) {
             Ok(Some(ProxyHeader::Tcp { client, proxy })) => {
                 info.proxy_addr = Some(proxy.ip().to_string());
                 info.proxy_port = Some(proxy.port().to_string());
@@ -444,9 +518,23 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
                 client_ip = Some(client.ip());
             }
             Ok(Some(ProxyHeader::Local) | None) => {}
+            // Before a TLS handshake there is no way to answer: just close.
+            Err(Some(e)) if tls => {
+                log::debug!("refusing {peer}: {e}");
+                return;
+            }
             Err(Some(e)) => return refuse(&mut io, &mut wbuf, &e, Version::Http11),
             Err(None) => return,
         }
+    }
+    if tls {
+        // Bytes read past a PROXY header are the start of the handshake.
+        let received = &io.buf[io.start..io.end];
+        if !tls_handshake(&mut io.conn, received, &peer, st.header_timeout) {
+            return;
+        }
+        (io.start, io.end) = (0, 0);
+        io.forget_read_timeout();
     }
     // Scheme headers are believed from the peer that speaks HTTP to us: behind a PROXY
     // header that is the client the header names, not the TCP proxy (which forwards the
@@ -767,7 +855,8 @@ fn flush(io: &mut ConnIo, wbuf: &mut Vec<u8>) -> bool {
     if wbuf.is_empty() {
         return true;
     }
-    let ok = io.conn.write_all(wbuf).is_ok();
+    // Flushing matters for TLS only (records rustls could not write yet).
+    let ok = io.conn.write_all(wbuf).is_ok() && io.conn.flush().is_ok();
     wbuf.clear();
     ok
 }
@@ -806,8 +895,8 @@ fn error_response(wbuf: &mut Vec<u8>, status: u16, version: Version) {
 /// stop writing and read (and discard) for a bounded time first, so the kernel does not
 /// reset the connection under our response.
 fn linger(io: &mut ConnIo, client_may_send: bool) {
-    let stream = io.conn.stream();
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    // (TLS: sends close_notify first.)
+    let _ = io.conn.stream_mut().shutdown(std::net::Shutdown::Write);
     if !client_may_send {
         return;
     }

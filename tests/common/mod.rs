@@ -60,7 +60,7 @@ impl Proc {
 }
 
 /// Starts example `name` with `args`; waits for its "Listening at:" line and reads the
-/// port from it (for TCP binds).
+/// port from it (for TCP binds, `http://` or `https://`).
 pub fn start(name: &str, args: &[&str]) -> Proc {
     let mut child = Command::new(example(name))
         .args(args)
@@ -88,6 +88,7 @@ pub fn start(name: &str, args: &[&str]) -> Proc {
         .unwrap_or_else(|| panic!("{name} did not start listening"));
     p.port = line
         .rsplit_once("http://")
+        .or_else(|| line.rsplit_once("https://"))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|a| a.rsplit_once(':'))
         .and_then(|(_, port)| port.parse().ok());
