@@ -463,6 +463,19 @@ fn rustls_client(pki: &Pki) -> std::sync::Arc<rustls::ClientConfig> {
     std::sync::Arc::new(cfg)
 }
 
+/// A rustls client stream to `localhost` on `port`, trusting the test CA.
+fn rustls_connect(
+    pki: &Pki,
+    port: u16,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = "localhost".try_into().unwrap();
+    let client = rustls::ClientConnection::new(rustls_client(pki), name).unwrap();
+    rustls::StreamOwned::new(client, sock)
+}
+
 #[test]
 fn stream_server_echo_over_tls() {
     use greenlight::net::{Stream, TlsConfig};
@@ -489,12 +502,7 @@ fn stream_server_echo_over_tls() {
     .start()
     .unwrap();
     let port = srv.local_addr().port().unwrap();
-    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let name = "localhost".try_into().unwrap();
-    let client = rustls::ClientConnection::new(rustls_client(&pki), name).unwrap();
-    let mut s = rustls::StreamOwned::new(client, sock);
+    let mut s = rustls_connect(&pki, port);
     for msg in [&b"hello"[..], &[7u8; 100_000][..]] {
         s.write_all(msg).unwrap();
         let mut back = vec![0u8; msg.len()];
@@ -526,12 +534,7 @@ fn wsgi_server_with_a_tls_config_built_in_code() {
         .start()
         .unwrap();
     let port = srv.local_addr().port().unwrap();
-    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let name = "localhost".try_into().unwrap();
-    let client = rustls::ClientConnection::new(rustls_client(&pki), name).unwrap();
-    let mut s = rustls::StreamOwned::new(client, sock);
+    let mut s = rustls_connect(&pki, port);
     s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut out = Vec::new();

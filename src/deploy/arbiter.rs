@@ -402,11 +402,7 @@ fn master(config: Config) -> crate::Result<i32> {
         let addr = l
             .local_addr()
             .map_err(|e| crate::Error::io("reading the listening address", e))?;
-        let url = match &addr {
-            net::Addr::Tcp(_) if config.certfile.is_some() => format!("https://{addr}"),
-            net::Addr::Tcp(_) => format!("http://{addr}"),
-            net::Addr::Unix(_) => addr.to_string(),
-        };
+        let url = crate::server::url_of(&addr, config.certfile.is_some());
         log::info!("Listening at: {url} ({})", std::process::id());
         l.set_inheritable(true)
             .map_err(|e| crate::Error::io("sharing the listener with workers", e))?;

@@ -25,6 +25,7 @@ mod signals;
 mod stream;
 
 pub use conn::Conn;
+pub(crate) use stream::url_of;
 pub use stream::{Binds, ServerHandle, ServerOptions, StreamServer};
 
 /// Describes a panic payload for a log line.

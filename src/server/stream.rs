@@ -271,7 +271,7 @@ impl StreamServer {
 
 /// `http://` (or `https://`) for TCP listeners, `unix:` for unix ones, as gunicorn logs
 /// them.
-fn url_of(a: &Addr, tls: bool) -> String {
+pub(crate) fn url_of(a: &Addr, tls: bool) -> String {
     match a {
         Addr::Tcp(_) if tls => format!("https://{a}"),
         Addr::Tcp(_) => format!("http://{a}"),

@@ -178,18 +178,16 @@ impl<A: App> WsgiServer<A> {
 
     /// Binds and starts serving in the background.
     pub fn start(self) -> Result<ServerHandle> {
-        let (server, _) = self.into_stream_server()?;
-        server.start()
+        self.into_stream_server()?.start()
     }
 
     /// Serves until SIGTERM or SIGINT (graceful stop within `--graceful-timeout`; a second
     /// SIGINT stops at once).
     pub fn serve_forever(self) -> Result<()> {
-        let (server, _) = self.into_stream_server()?;
-        server.serve_forever()
+        self.into_stream_server()?.serve_forever()
     }
 
-    fn into_stream_server(self) -> Result<(StreamServer, ())> {
+    fn into_stream_server(self) -> Result<StreamServer> {
         let c = &self.config;
         crate::green::configure(crate::green::RuntimeConfig {
             workers: c.threads,
@@ -250,13 +248,10 @@ impl<A: App> WsgiServer<A> {
             StreamServer::from_listeners(ls, handler)
         };
         let server = server.options(opts);
-        Ok((
-            match tls {
-                Some(tls) => server.tls(tls),
-                None => server,
-            },
-            (),
-        ))
+        Ok(match tls {
+            Some(tls) => server.tls(tls),
+            None => server,
+        })
     }
 }
 
@@ -877,7 +872,6 @@ fn error_response(wbuf: &mut Vec<u8>, status: u16, version: Version) {
     line.push(' ');
     line.push_str(reason);
     let body = format!("{reason}\n");
-    let len = body.len().to_string();
     encode::write_head(
         wbuf,
         &line,
@@ -887,7 +881,6 @@ fn error_response(wbuf: &mut Vec<u8>, status: u16, version: Version) {
         false,
         &date::now(),
     );
-    let _ = len;
     wbuf.extend_from_slice(body.as_bytes());
 }
 
