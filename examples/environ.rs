@@ -16,5 +16,5 @@ fn environ(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::wsgi::run(environ)
+    greenlight::run(environ)
 }

@@ -25,5 +25,5 @@ fn sleep(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::wsgi::run(sleep)
+    greenlight::run(sleep)
 }

@@ -30,5 +30,5 @@ fn stream(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::wsgi::run(stream)
+    greenlight::run(stream)
 }

@@ -17,8 +17,8 @@ pub mod server;
 pub mod wsgi;
 
 pub use config::Config;
+pub use deploy::run;
 pub use error::{Error, Result};
 pub use green::{event, lock, pool, queue, threadpool};
 pub use green::{joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};
 pub use green::{Greenlet, Timeout};
-pub use wsgi::run;

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use greenlight::server::ServerHandle;
-use greenlight::wsgi::{Body, Environ, StartResponse, WsgiServer};
+use greenlight::wsgi::{Body, Environ, StartResponse, WsgiOptions, WsgiServer};
 use greenlight::Config;
 
 const KEYS: [&str; 5] = [
@@ -33,7 +33,11 @@ fn server(adjust: impl FnOnce(&mut Config)) -> (ServerHandle, u16) {
         ..Config::default()
     };
     adjust(&mut config);
-    let srv = WsgiServer::from_config(config, app).start().unwrap();
+    let opts = WsgiOptions::try_from(&config).unwrap();
+    let srv = WsgiServer::new(config.binds, app)
+        .options(opts)
+        .start()
+        .unwrap();
     let port = srv.local_addr().port().unwrap();
     (srv, port)
 }

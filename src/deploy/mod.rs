@@ -17,7 +17,11 @@
 
 pub(crate) mod arbiter;
 pub(crate) mod notify;
+mod options;
+mod run;
 pub(crate) mod worker;
+
+pub use run::run;
 
 /// Listening descriptors a worker inherits, comma-separated.
 pub(crate) const ENV_FDS: &str = "GREENLIGHT_WORKER_FDS";

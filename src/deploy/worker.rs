@@ -11,7 +11,7 @@ use signal_hook::iterator::Signals;
 use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::Listener;
-use crate::wsgi::{App, WsgiServer};
+use crate::wsgi::{App, WsgiOptions, WsgiServer};
 
 /// What the master told this worker through its environment.
 pub(crate) struct WorkerEnv {
@@ -89,7 +89,13 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
         t if t.is_zero() => Duration::from_secs(1),
         t => (t / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
     };
-    let mut server = WsgiServer::from_config(config, app).listeners(listeners);
+    let opts = match WsgiOptions::try_from(&config) {
+        Ok(o) => o,
+        Err(e) => boot_failure(&e.to_string()),
+    };
+    let mut server = WsgiServer::new(Vec::new(), app)
+        .options(opts)
+        .listeners(listeners);
     let served = server.request_counter();
     let handle = match server.start() {
         Ok(h) => h,

@@ -39,12 +39,6 @@ pub enum ErrorKind {
     Timeout,
     /// A malformed PROXY protocol header (`--proxy-protocol`). 400.
     BadProxyHeader,
-    /// A PROXY protocol header from a peer not in `--proxy-allow-ips`. 403, as gunicorn
-    /// answers its `ForbiddenProxyRequest`.
-    ProxyNotAllowed,
-    /// Secure-scheme headers from a trusted proxy that disagree (`X-Forwarded-Proto: https`
-    /// with `X-Forwarded-Ssl: off`). 400.
-    ConflictingScheme,
 }
 
 /// A protocol error: what was wrong, and the status the server should answer with.
@@ -79,7 +73,6 @@ impl Error {
             ErrorKind::UnknownTransferCoding => 501,
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::Timeout => 408,
-            ErrorKind::ProxyNotAllowed => 403,
             _ => 400,
         }
     }

@@ -64,7 +64,7 @@
 //! let app = ProxyFix::new(CustomProxyFix(app)).x_for(1).x_proto(1);
 //! # fn assert_app<A: App>(_: A) {}
 //! # assert_app(app);
-//! // greenlight::wsgi::run(app);
+//! // greenlight::run(app);
 //! ```
 
 mod proxy_fix;

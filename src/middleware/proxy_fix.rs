@@ -76,7 +76,7 @@ pub struct ProxyFixOrig {
 ///     .trusted("127.0.0.1,::1".parse().unwrap());
 /// # fn assert_app<A: greenlight::wsgi::App>(_: A) {}
 /// # assert_app(app);
-/// // greenlight::wsgi::run(app);
+/// // greenlight::run(app);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ProxyFix<A> {

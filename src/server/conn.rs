@@ -93,16 +93,6 @@ impl Conn {
     }
 }
 
-impl Conn {
-    /// Reads from beneath TLS, if the stream is TLS (bytes sent before the handshake).
-    pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.stream {
-            Stream::Tls(t) => t.get_mut().read(buf),
-            s => s.read(buf),
-        }
-    }
-}
-
 impl Drop for Conn {
     fn drop(&mut self) {
         // Deregister before the stream (and its descriptor) is closed, so the stop path never

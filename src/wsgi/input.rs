@@ -1,129 +1,33 @@
 //! `wsgi.input`: the request body as `Read` + `BufRead`, read lazily from the connection.
+//!
+//! [`BodyReader`] is the connection's side: where reading the current body stands
+//! (length left, chunked decoder, failure), kept across the app call so that the
+//! connection can drain what the app left. [`Input`] is the app's side: a `BufRead` over
+//! the reader and the connection's buffers.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read};
 use std::time::Duration;
 
+use super::io::{is_timeout, ConnIo, Transport};
 use crate::http::decode::{Chunk, ChunkedDecoder};
+use crate::http::request::{BodyLength, RequestHead};
 use crate::http::{Error as HttpError, ErrorKind};
-use crate::server::Conn;
 
 /// The interim response sent on the first read of a body the client is holding back.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// The connection's socket and read buffer. `buf[start..end]` holds received bytes not yet
-/// consumed; the buffer is reused across keep-alive requests.
-pub(crate) struct ConnIo {
-    pub(crate) conn: Conn,
-    pub(crate) buf: Vec<u8>,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-    /// The read timeout last set on the socket (`None`: not set yet), so that the
-    /// `setsockopt` is made only when it changes, not once per read.
-    read_timeout: Option<Option<Duration>>,
-}
-
-impl ConnIo {
-    pub(crate) fn new(conn: Conn, size: usize) -> Self {
-        ConnIo {
-            conn,
-            buf: vec![0; size],
-            start: 0,
-            end: 0,
-            read_timeout: None,
-        }
-    }
-
-    /// Bytes received and not consumed.
-    #[inline]
-    pub(crate) fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    /// Reads more bytes from the socket, making room first: compacts, or grows up to
-    /// `limit` bytes. Returns 0 at end of stream. A full buffer at `limit` is an error of
-    /// kind `OutOfMemory` (the caller maps it to its limit's status).
-    pub(crate) fn fill(&mut self, limit: usize, timeout: Option<Duration>) -> io::Result<usize> {
-        self.fill_from(limit, timeout, false)
-    }
-
-    /// [`fill`](Self::fill), from beneath TLS (bytes that come before the handshake).
-    pub(crate) fn fill_raw(
-        &mut self,
-        limit: usize,
-        timeout: Option<Duration>,
-    ) -> io::Result<usize> {
-        self.fill_from(limit, timeout, true)
-    }
-
-    /// Forgets the read timeout last set: something else set the socket's since.
-    pub(crate) fn forget_read_timeout(&mut self) {
-        self.read_timeout = None;
-    }
-
-    fn fill_from(
-        &mut self,
-        limit: usize,
-        timeout: Option<Duration>,
-        raw: bool,
-    ) -> io::Result<usize> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else if self.buf.len() < limit {
-                let new = (self.buf.len() * 2).clamp(4096, limit);
-                self.buf.resize(new, 0);
-            } else {
-                return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer limit"));
-            }
-        }
-        if self.read_timeout != Some(timeout) {
-            self.conn.stream().set_read_timeout(timeout)?;
-            self.read_timeout = Some(timeout);
-        }
-        let n = loop {
-            let buf = &mut self.buf[self.end..];
-            let r = if raw {
-                self.conn.read_raw(buf)
-            } else {
-                self.conn.read(buf)
-            };
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
-            }
-        };
-        self.end += n;
-        Ok(n)
-    }
-
-    /// Gives back memory of a connection going idle with nothing buffered (a large head or
-    /// body grew the buffer).
-    pub(crate) fn shrink_idle(&mut self, size: usize) {
-        if self.start == self.end && self.buf.len() > size {
-            self.buf = vec![0; size];
-            self.start = 0;
-            self.end = 0;
-        }
-    }
-}
+/// The read buffer may grow to this size while a body is read.
+const BODY_BUF_MAX: usize = 64 * 1024;
 
 /// Where reading the current request's body stands.
 #[derive(Debug)]
-pub(crate) enum BodyState {
+enum BodyState {
     /// Nothing (more) to read.
     Done,
     /// This many bytes are still to come.
     Length(u64),
-    /// Chunked; `pending` is decoded data in the buffer not yet handed out.
+    /// Chunked; decoded data not yet handed out is held in the connection's buffer.
     Chunked {
         decoder: ChunkedDecoder,
-        pending: (usize, usize),
         /// Body bytes decoded so far (for the size limit).
         total: u64,
     },
@@ -135,17 +39,44 @@ pub(crate) enum BodyState {
 /// The body-reading state of one request, kept by the connection across the app call.
 #[derive(Debug)]
 pub(crate) struct BodyReader {
-    pub(crate) state: BodyState,
+    state: BodyState,
     /// `Expect: 100-continue` and nothing sent yet.
-    pub(crate) continue_pending: bool,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) max_body: Option<u64>,
-    /// Bytes handed to the app.
-    pub(crate) consumed: u64,
-    pub(crate) peer_gone: bool,
+    continue_pending: bool,
+    timeout: Option<Duration>,
+    max_body: Option<u64>,
+    peer_gone: bool,
 }
 
 impl BodyReader {
+    /// A reader for no body, with the limits every request of a connection shares.
+    pub(crate) fn new(timeout: Option<Duration>, max_body: Option<u64>) -> Self {
+        BodyReader {
+            state: BodyState::Done,
+            continue_pending: false,
+            timeout,
+            max_body,
+            peer_gone: false,
+        }
+    }
+
+    /// Starts on the body of `head`. A declared length over the limit is refused at once.
+    pub(crate) fn start(&mut self, head: &RequestHead) -> Result<(), HttpError> {
+        self.peer_gone = false;
+        self.continue_pending = head.expect_continue;
+        self.state = match head.body {
+            BodyLength::Empty => BodyState::Done,
+            BodyLength::Length(n) => BodyState::Length(n),
+            BodyLength::Chunked => BodyState::Chunked {
+                decoder: ChunkedDecoder::new(),
+                total: 0,
+            },
+        };
+        match (self.max_body, head.body) {
+            (Some(max), BodyLength::Length(len)) if len > max => Err(too_large()),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, BodyState::Done)
     }
@@ -157,16 +88,31 @@ impl BodyReader {
         }
     }
 
+    /// Whether the client went away (or broke the stream) while the body was read.
+    pub(crate) fn is_peer_gone(&self) -> bool {
+        self.peer_gone
+    }
+
+    /// Whether reading the rest would cost more than closing: the client holds the body
+    /// back (`Expect: 100-continue`, never asked for), or more than `max` bytes are left.
+    pub(crate) fn is_costly(&self, max: u64) -> bool {
+        match self.state {
+            BodyState::Done => false,
+            BodyState::Length(n) => self.continue_pending || n > max,
+            _ => self.continue_pending,
+        }
+    }
+
     fn fail(&mut self, e: HttpError) -> io::Error {
         let msg = e.to_string();
         self.state = BodyState::Failed(e);
         io::Error::new(io::ErrorKind::InvalidData, msg)
     }
 
-    /// The next piece of body in the buffer, reading from the socket when needed.
-    fn fill<'b>(&mut self, io: &'b mut ConnIo) -> io::Result<&'b [u8]> {
+    /// The next piece of body in the buffer, reading from the stream when needed.
+    fn fill<'b, T: Transport>(&mut self, io: &'b mut ConnIo<T>) -> io::Result<&'b [u8]> {
         loop {
-            match &mut self.state {
+            let ready = match &mut self.state {
                 BodyState::Done => return Ok(&[]),
                 BodyState::Failed(e) => {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
@@ -176,109 +122,105 @@ impl BodyReader {
                     return Ok(&[]);
                 }
                 BodyState::Length(n) => {
-                    let avail = io.end - io.start;
-                    if avail > 0 {
-                        let take = (*n).min(avail as u64) as usize;
-                        return Ok(&io.buf[io.start..io.start + take]);
-                    }
+                    let take = (*n).min(io.buffered().len() as u64) as usize;
+                    take > 0
                 }
-                BodyState::Chunked {
-                    decoder,
-                    pending,
-                    total,
-                } => {
-                    if pending.0 < pending.1 {
-                        return Ok(&io.buf[pending.0..pending.1]);
+                BodyState::Chunked { .. } => self.decode(io)?,
+            };
+            if ready {
+                return Ok(match self.state {
+                    BodyState::Length(n) => {
+                        let b = io.buffered();
+                        &b[..(n.min(b.len() as u64) as usize)]
                     }
-                    if io.start < io.end {
-                        match decoder.decode(&io.buf[io.start..io.end]) {
-                            Ok((used, Chunk::Data(r))) => {
-                                *pending = (io.start + r.start, io.start + r.end);
-                                *total += r.len() as u64;
-                                io.start += used;
-                                if let Some(max) = self.max_body {
-                                    if *total > max {
-                                        return Err(self.fail(HttpError::new(
-                                            ErrorKind::BodyTooLarge,
-                                            "request body larger than allowed",
-                                        )));
-                                    }
-                                }
-                                continue;
-                            }
-                            Ok((used, Chunk::More)) => {
-                                io.start += used;
-                                if io.start < io.end {
-                                    continue;
-                                }
-                            }
-                            Ok((used, Chunk::End)) => {
-                                io.start += used;
-                                self.state = BodyState::Done;
-                                return Ok(&[]);
-                            }
-                            Err(e) => return Err(self.fail(e)),
-                        }
-                    }
-                }
+                    _ => io.held(),
+                });
             }
-            // Nothing buffered: ask the client for the body if it is waiting for our go.
-            if self.continue_pending {
-                self.continue_pending = false;
-                if let Err(e) = io.conn.write_all(CONTINUE) {
-                    self.peer_gone = true;
-                    return Err(e);
-                }
+            if self.is_done() {
+                return Ok(&[]);
             }
-            // Never compact away decoded data still pending: it is empty here.
-            let limit = io.buf.len().max(64 * 1024);
-            match io.fill(limit, self.timeout) {
-                Ok(0) => {
-                    self.peer_gone = true;
-                    return Err(self.fail(HttpError::new(
-                        ErrorKind::BadChunk,
-                        "the client closed the connection before the end of the body",
-                    )));
+            self.read_more(io)?;
+        }
+    }
+
+    /// Decodes chunked framing in the buffer until body data is held (`true`), the body
+    /// ended, or more bytes are needed (`false`).
+    fn decode<T: Transport>(&mut self, io: &mut ConnIo<T>) -> io::Result<bool> {
+        if !io.held().is_empty() {
+            return Ok(true);
+        }
+        let BodyState::Chunked { decoder, total } = &mut self.state else {
+            return Ok(false);
+        };
+        while io.has_buffered() {
+            match decoder.decode(io.buffered()) {
+                Ok((used, Chunk::Data(r))) if r.is_empty() => io.consume(used),
+                Ok((used, Chunk::Data(r))) => {
+                    *total += r.len() as u64;
+                    io.hold(used, r);
+                    if self.max_body.is_some_and(|max| *total > max) {
+                        return Err(self.fail(too_large()));
+                    }
+                    return Ok(true);
                 }
-                Ok(_) => {}
+                Ok((used, Chunk::More)) => io.consume(used),
+                Ok((used, Chunk::End)) => {
+                    io.consume(used);
+                    self.state = BodyState::Done;
+                    return Ok(false);
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reads more of the body from the stream, asking the client for it first if it is
+    /// waiting for our go.
+    fn read_more<T: Transport>(&mut self, io: &mut ConnIo<T>) -> io::Result<()> {
+        if self.continue_pending {
+            self.continue_pending = false;
+            io.out().extend_from_slice(CONTINUE);
+        }
+        let limit = io.buffered().len().max(BODY_BUF_MAX);
+        match io.fill(limit, self.timeout) {
+            Ok(0) => {
+                self.peer_gone = true;
+                Err(self.fail(HttpError::new(
+                    ErrorKind::BadChunk,
+                    "the client closed the connection before the end of the body",
+                )))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(self.fail(HttpError::new(
+                ErrorKind::Timeout,
+                "timed out reading the request body",
+            ))),
+            Err(e) => {
+                self.peer_gone = true;
+                let _ = self.fail(HttpError::new(ErrorKind::BadChunk, "body read failed"));
                 Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                    ) =>
-                {
-                    return Err(self.fail(HttpError::new(
-                        ErrorKind::Timeout,
-                        "timed out reading the request body",
-                    )));
-                }
-                Err(e) => {
-                    self.peer_gone = true;
-                    let _ = self.fail(HttpError::new(ErrorKind::BadChunk, "body read failed"));
-                    return Err(e);
-                }
             }
         }
     }
 
-    fn consume(&mut self, io: &mut ConnIo, n: usize) {
-        self.consumed += n as u64;
+    fn consume<T: Transport>(&mut self, io: &mut ConnIo<T>, n: usize) {
         match &mut self.state {
             BodyState::Length(left) => {
                 *left -= n as u64;
-                io.start += n;
+                io.consume(n);
                 if *left == 0 {
                     self.state = BodyState::Done;
                 }
             }
-            BodyState::Chunked { pending, .. } => pending.0 += n,
+            BodyState::Chunked { .. } => io.release(n),
             _ => {}
         }
     }
 
     /// Reads and discards what is left of the body, up to `limit` bytes. Returns whether
     /// the body was read to its end (so the connection can serve another request).
-    pub(crate) fn drain(&mut self, io: &mut ConnIo, limit: u64) -> bool {
+    pub(crate) fn drain<T: Transport>(&mut self, io: &mut ConnIo<T>, limit: u64) -> bool {
         if let BodyState::Length(n) = self.state {
             if n > limit {
                 return false;
@@ -300,6 +242,32 @@ impl BodyReader {
     }
 }
 
+fn too_large() -> HttpError {
+    HttpError::new(ErrorKind::BodyTooLarge, "request body larger than allowed")
+}
+
+/// A body being read: what [`Input`] reads from.
+pub(crate) trait BodySource {
+    fn fill_buf(&mut self) -> io::Result<&[u8]>;
+    fn consume(&mut self, n: usize);
+}
+
+/// A request's body reader over its connection's buffers.
+pub(crate) struct BodyIo<'a, T> {
+    pub(crate) reader: &'a mut BodyReader,
+    pub(crate) io: &'a mut ConnIo<T>,
+}
+
+impl<T: Transport> BodySource for BodyIo<'_, T> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.reader.fill(self.io)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.reader.consume(self.io, n);
+    }
+}
+
 /// `wsgi.input`: the request body. `Read` and `BufRead`; reads park the green thread.
 ///
 /// The body is read from the socket only when the app reads it; for a request with
@@ -309,18 +277,18 @@ impl BodyReader {
 /// A malformed or truncated body makes reads fail with `InvalidData`; the server then
 /// answers 400 (or 408, 413) whatever the app returns, and closes the connection.
 pub struct Input<'a> {
-    inner: Option<(&'a mut BodyReader, &'a mut ConnIo)>,
+    inner: Option<&'a mut dyn BodySource>,
 }
 
 impl<'a> Input<'a> {
-    pub(crate) fn new(reader: &'a mut BodyReader, io: &'a mut ConnIo) -> Self {
+    pub(crate) fn new(source: &'a mut dyn BodySource) -> Self {
         Input {
-            inner: Some((reader, io)),
+            inner: Some(source),
         }
     }
 
     /// An input with no body (for tests of apps and middleware).
-    pub fn empty() -> Input<'static> {
+    pub fn empty() -> Input<'a> {
         Input { inner: None }
     }
 
@@ -359,13 +327,13 @@ impl BufRead for Input<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         match &mut self.inner {
             None => Ok(&[]),
-            Some((r, io)) => r.fill(io),
+            Some(s) => s.fill_buf(),
         }
     }
 
     fn consume(&mut self, n: usize) {
-        if let Some((r, io)) = &mut self.inner {
-            r.consume(io, n);
+        if let Some(s) = &mut self.inner {
+            s.consume(n);
         }
     }
 }

@@ -21,6 +21,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::environ::latin1;
+use super::response::ResponseHead;
+use crate::http::request::{RequestHead, Version};
 use crate::logging::{LogSink, UtcTime};
 
 /// One piece of a parsed access-log format.
@@ -70,6 +73,17 @@ pub(crate) struct Entry<'a> {
     pub(crate) bytes: u64,
     pub(crate) request_header: &'a dyn Fn(&str) -> Option<String>,
     pub(crate) response_header: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) started: SystemTime,
+    pub(crate) took: Duration,
+}
+
+/// One request and its answer, as the connection saw them.
+pub(crate) struct Exchange<'a> {
+    pub(crate) head: &'a RequestHead,
+    /// The bytes `head` indexes.
+    pub(crate) buf: &'a [u8],
+    pub(crate) resp: &'a ResponseHead,
+    pub(crate) env_values: &'a [Option<String>],
     pub(crate) started: SystemTime,
     pub(crate) took: Duration,
 }
@@ -156,6 +170,36 @@ impl AccessLog {
             sink,
             env_keys,
         }
+    }
+
+    /// Logs one answered request: `env_values` are the values of
+    /// [`env_keys`](Self::env_keys) the environ held after the app ran.
+    pub(crate) fn log_exchange(&self, x: &Exchange<'_>, status: u16, bytes: u64) {
+        let rh = |name: &str| {
+            x.head
+                .headers
+                .iter()
+                .find(|h| h.name.get(x.buf).eq_ignore_ascii_case(name.as_bytes()))
+                .map(|h| latin1(h.value.get(x.buf)).into_owned())
+        };
+        let oh = |name: &str| x.resp.header(name).map(str::to_owned);
+        let method = latin1(x.head.method.get(x.buf));
+        let target = latin1(x.head.target.get(x.buf));
+        self.log(&Entry {
+            env_values: x.env_values,
+            method: &method,
+            target: &target,
+            protocol: match x.head.version {
+                Version::Http10 => "HTTP/1.0",
+                Version::Http11 => "HTTP/1.1",
+            },
+            status,
+            bytes,
+            request_header: &rh,
+            response_header: &oh,
+            started: x.started,
+            took: x.took,
+        });
     }
 
     /// Formats and queues one line.

@@ -1,5 +1,11 @@
 //! The WSGI layer: [`App`], [`Environ`], [`Input`] (`wsgi.input`), [`StartResponse`],
-//! [`Body`], and [`WsgiServer`].
+//! [`Body`], and [`WsgiServer`] with its [`WsgiOptions`].
+//!
+//! Where things live: `builder.rs` (the server and its options), `conn.rs` (the connection
+//! as a state machine, one function per phase), `preface.rs` (PROXY header before the
+//! first request), `io.rs` (the stream and its read and write buffers), `input.rs` (the
+//! request body), `write.rs` (responses, streamed bodies, error answers), `trust.rs`
+//! (which peers' headers are believed), `log.rs` (the access log).
 //!
 //! WSGI's contract, `app(environ, start_response) -> iterable of bytes`, in Rust:
 //!
@@ -17,17 +23,24 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod app;
 #[doc(hidden)]
 pub mod bench;
+mod builder;
+mod conn;
 mod environ;
 mod input;
+mod io;
 mod log;
+mod preface;
 mod response;
-mod server;
+mod trust;
+mod write;
 
 pub use app::App;
+pub use builder::{WsgiOptions, WsgiServer, DEFAULT_ACCESS_LOG_FORMAT};
 pub use environ::{ConnInfo, Environ, Extensions};
 pub use input::Input;
 pub use response::{Body, HeaderText, StartResponse};
-pub use server::{run, WsgiServer};

@@ -1,0 +1,142 @@
+//! The one conversion from gunicorn-style settings ([`Config`]) to the plain options of
+//! each layer: the runtime, [`StreamServer`](crate::server::StreamServer), TLS and
+//! [`WsgiServer`](crate::wsgi::WsgiServer).
+
+use crate::config::{Config, DEFAULT_FIELD_SIZE, MAX_REQUEST_FIELDS, ZERO_REQUEST_LINE};
+use crate::error::{Error, Result};
+use crate::green::RuntimeConfig;
+use crate::http::request::Limits;
+use crate::net::{AllowList, BindOptions, TlsConfig};
+use crate::server::ServerOptions;
+use crate::wsgi::WsgiOptions;
+
+impl From<&Config> for RuntimeConfig {
+    /// `--threads` and `--stack-size`.
+    fn from(c: &Config) -> Self {
+        RuntimeConfig {
+            workers: c.threads,
+            stack_size: c.stack_size,
+        }
+    }
+}
+
+impl From<&Config> for ServerOptions {
+    /// `--backlog`, `--reuse-port`, `--worker-connections` (the connection limit) and
+    /// `--graceful-timeout`.
+    ///
+    /// ```
+    /// use greenlight::{server::ServerOptions, Config};
+    /// let config = Config { worker_connections: 50, ..Config::default() };
+    /// assert_eq!(ServerOptions::from(&config).max_connections, 50);
+    /// ```
+    fn from(c: &Config) -> Self {
+        ServerOptions {
+            bind: BindOptions {
+                backlog: c.backlog,
+                reuse_port: c.reuse_port,
+            },
+            max_connections: c.worker_connections,
+            graceful_timeout: c.graceful_timeout,
+            ..ServerOptions::default()
+        }
+    }
+}
+
+impl From<&Config> for Limits {
+    /// The `--limit-request-*` flags, with `0` mapped to each maximum as gunicorn does.
+    ///
+    /// ```
+    /// use greenlight::{http::request::Limits, Config};
+    /// let limits = Limits::from(&Config { limit_request_line: 0, ..Config::default() });
+    /// assert_eq!((limits.request_line, limits.fields, limits.field_size), (8190, 100, 8190));
+    /// ```
+    fn from(c: &Config) -> Self {
+        let or_max = |v: usize, max: usize| if v == 0 { max } else { v };
+        Limits {
+            request_line: or_max(c.limit_request_line, ZERO_REQUEST_LINE),
+            fields: or_max(c.limit_request_fields, MAX_REQUEST_FIELDS),
+            field_size: or_max(c.limit_request_field_size, DEFAULT_FIELD_SIZE),
+        }
+    }
+}
+
+/// TLS from `--certfile`, `--keyfile` and `--ca-certs`, if configured.
+pub(crate) fn tls(c: &Config) -> Result<Option<TlsConfig>> {
+    TlsConfig::from_config(c)
+}
+
+/// An allow list from a flag's entries. The flag parser has validated each entry; a list
+/// built in code may not have been.
+fn allow_list(flag: &str, entries: &[String]) -> Result<AllowList> {
+    AllowList::from_entries(entries)
+        .map_err(|e| Error::Config(format!("invalid value for {flag}: {e}")))
+}
+
+impl TryFrom<&Config> for WsgiOptions {
+    type Error = Error;
+
+    /// Every setting of [`WsgiOptions`] from its flag. Fails when an IP list is invalid or
+    /// a TLS file cannot be used.
+    ///
+    /// ```
+    /// use greenlight::{wsgi::WsgiOptions, Config};
+    /// let opts = WsgiOptions::try_from(&Config { keep_alive: std::time::Duration::ZERO, ..Config::default() })?;
+    /// assert!(opts.keep_alive.is_zero());
+    /// # Ok::<(), greenlight::Error>(())
+    /// ```
+    fn try_from(c: &Config) -> Result<Self> {
+        let proxy_protocol = match c.proxy_protocol {
+            true => Some(allow_list("--proxy-allow-ips", &c.proxy_allow_ips)?),
+            false => None,
+        };
+        Ok(WsgiOptions {
+            server: ServerOptions::from(c),
+            runtime: RuntimeConfig::from(c),
+            limits: Limits::from(c),
+            keep_alive: c.keep_alive,
+            header_timeout: c.header_timeout,
+            body_timeout: c.body_timeout,
+            max_body: None,
+            script_name: String::new(),
+            access_log: c.access_logfile.clone(),
+            access_log_format: c.access_log_format.clone(),
+            forwarded_allow_ips: allow_list("--forwarded-allow-ips", &c.forwarded_allow_ips)?,
+            proxy_protocol,
+            tls: tls(c)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Config`'s defaults and `WsgiOptions`' defaults describe the same server.
+    #[test]
+    fn defaults_agree() {
+        let from = WsgiOptions::try_from(&Config::default()).unwrap();
+        let d = WsgiOptions::default();
+        assert_eq!(from.server, d.server);
+        assert_eq!(from.runtime, d.runtime);
+        assert_eq!(from.limits, d.limits);
+        assert_eq!(
+            (from.keep_alive, from.header_timeout, from.body_timeout),
+            (d.keep_alive, d.header_timeout, d.body_timeout)
+        );
+        assert_eq!(from.access_log_format, d.access_log_format);
+        assert_eq!(from.forwarded_allow_ips, d.forwarded_allow_ips);
+        assert_eq!(from.proxy_protocol, d.proxy_protocol);
+        assert!(from.tls.is_none() && from.access_log.is_none());
+    }
+
+    #[test]
+    fn bad_lists_name_their_flag() {
+        let c = Config {
+            proxy_protocol: true,
+            proxy_allow_ips: vec!["nope".into()],
+            ..Config::default()
+        };
+        let e = WsgiOptions::try_from(&c).unwrap_err().to_string();
+        assert!(e.contains("--proxy-allow-ips"), "{e}");
+    }
+}

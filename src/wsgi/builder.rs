@@ -1,0 +1,289 @@
+//! `WsgiServer`: the builder, its options, and the glue that hands each accepted
+//! connection to a [`Connection`](super::conn::Connection).
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::conn::{Connection, Phase, Service};
+use super::environ::ConnInfo;
+use super::log::AccessLog;
+use super::App;
+use crate::error::{Error, Result};
+use crate::green::RuntimeConfig;
+use crate::http::request::Limits;
+use crate::logging::LogSink;
+use crate::net::{Addr, AllowList, Listener, TlsConfig};
+use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
+
+/// gunicorn's access-log format: `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
+    r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
+
+/// Everything a [`WsgiServer`] can be told, as plain values.
+///
+/// The defaults are gunicorn's (see each field). A gunicorn-style [`Config`](crate::Config)
+/// converts into options with `WsgiOptions::try_from(&config)`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use greenlight::wsgi::{Body, Environ, StartResponse, WsgiOptions, WsgiServer};
+///
+/// fn app(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+///     start.status("200 OK");
+///     Body::from("ok\n")
+/// }
+///
+/// let opts = WsgiOptions {
+///     keep_alive: Duration::from_secs(30),
+///     max_body: Some(1 << 20),
+///     ..WsgiOptions::default()
+/// };
+/// WsgiServer::new("127.0.0.1:5000", app).options(opts).serve_forever().unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct WsgiOptions {
+    /// The listeners, the connection limit (default 1,000, gunicorn's
+    /// `--worker-connections`) and the grace period of a stop (30 s).
+    pub server: ServerOptions,
+    /// The green-thread runtime: worker threads (0: one per core) and stack size. Applied
+    /// when the server starts, if the runtime is not running yet.
+    pub runtime: RuntimeConfig,
+    /// Request-head limits (request line 4094, 100 fields of 8190 bytes).
+    pub limits: Limits,
+    /// Idle keep-alive timeout; zero disables keep-alive. Default 5 s.
+    pub keep_alive: Duration,
+    /// Time allowed to receive a whole request head (and the PROXY header and TLS
+    /// handshake before the first); zero: no limit. Default 10 s.
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body, and for the client to accept
+    /// response bytes; zero: no limit. Default 30 s.
+    pub body_timeout: Duration,
+    /// Request bodies larger than this are refused with 413. Default: no limit.
+    pub max_body: Option<u64>,
+    /// Where the app is mounted (`SCRIPT_NAME`). Default: the root.
+    pub script_name: String,
+    /// Where the access log goes: `-` for stdout, or a file path. Default: no access log.
+    pub access_log: Option<String>,
+    /// The access-log format, with gunicorn's atoms. Default [`DEFAULT_ACCESS_LOG_FORMAT`].
+    pub access_log_format: String,
+    /// Peers whose `X-Forwarded-Proto`, `X-Forwarded-Ssl` and `X-Forwarded-Protocol` set
+    /// `wsgi.url_scheme`. Default `127.0.0.1` and `::1`.
+    pub forwarded_allow_ips: AllowList,
+    /// Expect a PROXY protocol header (v1 or v2) from the peers in this list. Default:
+    /// none expected.
+    pub proxy_protocol: Option<AllowList>,
+    /// Serve HTTPS. Default: plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Connections one process serves at once: gunicorn's `--worker-connections` default.
+const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+impl Default for WsgiOptions {
+    fn default() -> Self {
+        WsgiOptions {
+            server: ServerOptions {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                ..ServerOptions::default()
+            },
+            runtime: RuntimeConfig::default(),
+            limits: Limits::default(),
+            keep_alive: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_body: None,
+            script_name: String::new(),
+            access_log: None,
+            access_log_format: DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
+            forwarded_allow_ips: AllowList::from_entries(["127.0.0.1", "::1"])
+                .expect("valid addresses"),
+            proxy_protocol: None,
+            tls: None,
+        }
+    }
+}
+
+/// A WSGI-style HTTP/1.1 server: gevent's `WSGIServer`.
+///
+/// ```no_run
+/// use greenlight::wsgi::{Body, Environ, StartResponse, WsgiServer};
+///
+/// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+///     let name = env.query().to_owned();
+///     start.status("200 OK").header("Content-Type", "text/plain");
+///     Body::from(format!("Hello, {name}!\n"))
+/// }
+///
+/// WsgiServer::new("127.0.0.1:5000", app).serve_forever().unwrap();
+/// ```
+pub struct WsgiServer<A: App> {
+    binds: Vec<String>,
+    app: A,
+    listeners: Vec<Listener>,
+    opts: WsgiOptions,
+    served: Option<Arc<AtomicU64>>,
+}
+
+impl<A: App> WsgiServer<A> {
+    /// A server for `app` on `bind` (one spec or several), with default options.
+    pub fn new(bind: impl Binds, app: A) -> Self {
+        WsgiServer {
+            binds: bind.into_binds(),
+            app,
+            listeners: Vec::new(),
+            opts: WsgiOptions::default(),
+            served: None,
+        }
+    }
+
+    /// Replaces every option.
+    pub fn options(mut self, opts: WsgiOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// The options, to adjust before starting.
+    pub fn options_mut(&mut self) -> &mut WsgiOptions {
+        &mut self.opts
+    }
+
+    /// Serves on listeners opened elsewhere (inherited from a supervisor, say), in addition
+    /// to the binds.
+    pub fn listeners(mut self, listeners: Vec<Listener>) -> Self {
+        self.listeners.extend(listeners);
+        self
+    }
+
+    /// Sets the idle keep-alive timeout (0 disables keep-alive).
+    pub fn keep_alive(mut self, d: Duration) -> Self {
+        self.opts.keep_alive = d;
+        self
+    }
+
+    /// Sets the time allowed to receive a whole request head.
+    pub fn header_timeout(mut self, d: Duration) -> Self {
+        self.opts.header_timeout = d;
+        self
+    }
+
+    /// Sets the longest wait for the next piece of a request body (and for the client to
+    /// accept response bytes).
+    pub fn body_timeout(mut self, d: Duration) -> Self {
+        self.opts.body_timeout = d;
+        self
+    }
+
+    /// Refuses request bodies larger than `n` bytes with 413.
+    pub fn max_body_size(mut self, n: u64) -> Self {
+        self.opts.max_body = Some(n);
+        self
+    }
+
+    /// Mounts the app under `prefix` (`SCRIPT_NAME`).
+    pub fn script_name(mut self, prefix: impl Into<String>) -> Self {
+        self.opts.script_name = prefix.into();
+        self
+    }
+
+    /// A counter of the requests this server answers (counting costs one atomic add a
+    /// request, so it is only done once this was called). Used to recycle workers after
+    /// `--max-requests`.
+    pub fn request_counter(&mut self) -> Arc<AtomicU64> {
+        self.served.get_or_insert_with(Default::default).clone()
+    }
+
+    /// Sets the most connections served at once (`--worker-connections`).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.opts.server.max_connections = n;
+        self
+    }
+
+    /// Serves HTTPS with `tls`, for a rustls configuration built in code.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.opts.tls = Some(tls);
+        self
+    }
+
+    /// Logs each request to `spec` (`-` for stdout, or a file path) in the access-log
+    /// format of the options.
+    pub fn access_log(mut self, spec: impl Into<String>) -> Self {
+        self.opts.access_log = Some(spec.into());
+        self
+    }
+
+    /// Binds and starts serving in the background.
+    pub fn start(self) -> Result<ServerHandle> {
+        self.into_stream_server()?.start()
+    }
+
+    /// Serves until SIGTERM or SIGINT (graceful stop within the grace period; a second
+    /// SIGINT stops at once).
+    pub fn serve_forever(self) -> Result<()> {
+        self.into_stream_server()?.serve_forever()
+    }
+
+    fn into_stream_server(self) -> Result<StreamServer> {
+        let o = self.opts;
+        crate::green::configure(o.runtime);
+        let access = match &o.access_log {
+            Some(spec) => {
+                let sink = LogSink::for_access(spec)
+                    .map_err(|e| Error::io(format!("opening access log {spec}"), e))?;
+                Some(AccessLog::new(&o.access_log_format, sink))
+            }
+            None => None,
+        };
+        let svc = Arc::new(Service::new(self.app, &o, access, self.served));
+        let script_name = o.script_name.clone();
+        let handler = move |conn: Conn, peer: Addr| serve(&svc, conn, &peer, &script_name);
+        let server = if self.listeners.is_empty() {
+            StreamServer::new(self.binds, handler)
+        } else {
+            let mut ls = self.listeners;
+            ls.extend(crate::net::bind_all(&self.binds, &o.server.bind)?);
+            StreamServer::from_listeners(ls, handler)
+        };
+        let server = server.options(o.server);
+        Ok(match o.tls {
+            Some(tls) => server.tls(tls),
+            None => server,
+        })
+    }
+}
+
+/// Serves one accepted connection until it closes.
+fn serve<A: App>(svc: &Arc<Service<A>>, mut conn: Conn, peer: &Addr, script_name: &str) {
+    // A client that stops reading our response cannot hold the connection forever.
+    let _ = conn.stream().set_write_timeout(svc.body_timeout);
+    let info = conn_info(&mut conn, peer, script_name);
+    let client_ip = peer.as_tcp().map(|a| a.ip());
+    Connection::new(svc.clone(), conn, info, client_ip).run(Phase::Preface);
+}
+
+/// The connection's facts for the environ, formatted once.
+fn conn_info(conn: &mut Conn, peer: &Addr, script_name: &str) -> ConnInfo {
+    let (remote_addr, remote_port) = match peer {
+        Addr::Tcp(a) => (a.ip().to_string(), a.port().to_string()),
+        Addr::Unix(_) => (String::new(), String::new()),
+    };
+    let (server_name, server_port) = match conn.local_addr() {
+        Ok(Addr::Tcp(a)) => (a.ip().to_string(), a.port().to_string()),
+        Ok(Addr::Unix(p)) => (p.display().to_string(), String::new()),
+        Err(_) => (String::new(), String::new()),
+    };
+    ConnInfo {
+        remote_addr,
+        remote_port,
+        server_name,
+        server_port,
+        scheme: if conn.stream().is_tls() {
+            "https"
+        } else {
+            "http"
+        },
+        script_name: script_name.to_owned(),
+        proxy_addr: None,
+        proxy_port: None,
+    }
+}

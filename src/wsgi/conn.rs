@@ -1,0 +1,544 @@
+//! One HTTP/1.1 connection as a state machine: each phase is a small function that does
+//! its part and returns the next phase.
+//!
+//! ```text
+//!  Preface ──> Head ──> Dispatch ──> Write ──> Drain ──> Head (keep-alive) ...
+//!  (PROXY,     (next     (the app;     (head +   (the unread body,
+//!   TLS)        request)  panic: 500)   body)     bounded)
+//!     │           │           │           │          │
+//!     └───────────┴─ Refuse ──┴───────────┴──────────┴──> Linger ──> Closed
+//!                 (4xx, close)                     (answer delivered, then close)
+//! ```
+//!
+//! Pipelined requests already in the read buffer are answered before the answers are
+//! flushed in one write. The same code runs over a socket ([`crate::server::Conn`]) and
+//! over in-memory bytes ([`MemStream`](super::io::MemStream)).
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::builder::WsgiOptions;
+use super::environ::{latin1, ConnInfo};
+use super::input::{BodyIo, BodyReader};
+use super::io::{is_full, is_timeout, ConnIo, Transport};
+use super::log::{AccessLog, Exchange};
+use super::preface::{read_proxy_header, PrefaceError, PLAINTEXT_ANSWER};
+use super::response::ResponseHead;
+use super::trust::{forwarded_scheme, is_trusted};
+use super::write::{self, Outcome};
+use super::{App, Body, Environ, Input, StartResponse};
+use crate::http::encode::reason_phrase;
+use crate::http::proxy::ProxyHeader;
+use crate::http::request::{Limits, Parsed, RequestHead, Version};
+use crate::http::{Error as HttpError, ErrorKind};
+use crate::net::{AllowList, Handshake};
+use crate::server::{is_cancel, panic_message};
+
+/// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
+/// back when the connection goes idle.
+pub(crate) const READ_BUF: usize = 4096;
+/// Initial write buffer of a connection.
+const WRITE_BUF: usize = 1024;
+/// Flush pipelined responses once this much is waiting.
+const WBUF_FLUSH: usize = 64 * 1024;
+/// A write buffer that grew past this is given back when the connection goes idle.
+const WBUF_KEEP: usize = 16 * 1024;
+/// Unread request body drained after the response so the connection can be reused; a
+/// larger remainder closes the connection instead.
+const DRAIN_MAX: u64 = 256 * 1024;
+/// Lingering close: how long and how much to read and discard before closing, so that the
+/// client receives our answer instead of a reset.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// What every connection of one server shares: the app and the settings.
+pub(crate) struct Service<A> {
+    pub(crate) app: A,
+    pub(crate) limits: Limits,
+    /// `limits.max_head()`: how large the read buffer may grow for a head.
+    pub(crate) max_head: usize,
+    /// Idle keep-alive timeout; `None`: no keep-alive.
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) header_timeout: Option<Duration>,
+    pub(crate) body_timeout: Option<Duration>,
+    pub(crate) access: Option<AccessLog>,
+    pub(crate) max_body: Option<u64>,
+    /// Peers whose secure-scheme headers are believed.
+    pub(crate) forwarded_allow: AllowList,
+    /// With the PROXY protocol: the peers allowed to send the header.
+    pub(crate) proxy_allow: Option<AllowList>,
+    /// Requests answered, when someone asked to count them (worker recycling).
+    pub(crate) served: Option<Arc<AtomicU64>>,
+}
+
+impl<A> Service<A> {
+    /// The service of `app` under `o`, logging to `access` and counting in `served`.
+    pub(crate) fn new(
+        app: A,
+        o: &WsgiOptions,
+        access: Option<AccessLog>,
+        served: Option<Arc<AtomicU64>>,
+    ) -> Self {
+        let opt = |d: Duration| (!d.is_zero()).then_some(d);
+        Service {
+            app,
+            limits: o.limits,
+            max_head: o.limits.max_head(),
+            keep_alive: opt(o.keep_alive),
+            header_timeout: opt(o.header_timeout),
+            body_timeout: opt(o.body_timeout),
+            access,
+            max_body: o.max_body,
+            forwarded_allow: o.forwarded_allow_ips.clone(),
+            proxy_allow: o.proxy_protocol.clone(),
+            served,
+        }
+    }
+}
+
+/// A request the server refuses itself, with the status to answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    status: u16,
+    why: &'static str,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: u16, why: &'static str) -> Self {
+        Refusal { status, why }
+    }
+
+    /// The client was too slow sending its head.
+    pub(crate) fn timeout() -> Self {
+        HttpError::new(ErrorKind::Timeout, "timed out reading the request head").into()
+    }
+}
+
+impl From<HttpError> for Refusal {
+    fn from(e: HttpError) -> Self {
+        Refusal::new(e.status(), e.detail())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (s, why) = (self.status, self.why);
+        write!(f, "{why} ({s} {})", reason_phrase(s))
+    }
+}
+
+/// Where a connection stands.
+pub(crate) enum Phase {
+    /// Before the first request: the PROXY header, the TLS handshake.
+    Preface,
+    /// Waiting for the next request head, and reading it.
+    Head,
+    /// Calling the app.
+    Dispatch,
+    /// Sending the answer to the request.
+    Write(Outcome),
+    /// Reading what the app left of the request body, to serve the next request.
+    Drain,
+    /// Answering a request the server refuses, then closing.
+    Refuse(Refusal, Version),
+    /// Closing without destroying the answer just sent (`true`: the client may still be
+    /// sending, so read and discard for a while).
+    Linger(bool),
+    /// Done.
+    Closed,
+}
+
+/// The facts of the request being served.
+struct Request {
+    /// When its head began to arrive (for the header timeout and the access log).
+    began: Option<Instant>,
+    /// Wall-clock time of the app call, for the access log.
+    wall: Option<SystemTime>,
+    /// The scheme set by a trusted peer's secure-scheme headers.
+    scheme: Option<&'static str>,
+    /// Environ values the access log needs, read after the app ran.
+    env_values: Vec<Option<String>>,
+    keep_alive: bool,
+}
+
+/// One connection: its stream and buffers, the request being served, and its phase.
+pub(crate) struct Connection<A, T> {
+    svc: Arc<Service<A>>,
+    io: ConnIo<T>,
+    info: ConnInfo,
+    /// The client's address (the one a PROXY header names, if any).
+    client_ip: Option<IpAddr>,
+    head: RequestHead,
+    /// The current request's head bytes, which `head` indexes.
+    head_buf: Vec<u8>,
+    resp: RefCell<ResponseHead>,
+    body: BodyReader,
+    req: Request,
+    requests: u64,
+}
+
+impl<A: App, T: Transport> Connection<A, T> {
+    /// A connection over `t`, from the peer `client_ip` (`None`: a unix socket).
+    pub(crate) fn new(
+        svc: Arc<Service<A>>,
+        t: T,
+        info: ConnInfo,
+        client_ip: Option<IpAddr>,
+    ) -> Self {
+        let body = BodyReader::new(svc.body_timeout, svc.max_body);
+        Connection {
+            svc,
+            io: ConnIo::new(t, READ_BUF, WRITE_BUF),
+            info,
+            client_ip,
+            head: RequestHead::new(),
+            head_buf: Vec::new(),
+            resp: RefCell::default(),
+            body,
+            req: Request {
+                began: None,
+                wall: None,
+                scheme: None,
+                env_values: Vec::new(),
+                keep_alive: false,
+            },
+            requests: 0,
+        }
+    }
+
+    /// The stream.
+    pub(crate) fn transport_mut(&mut self) -> &mut T {
+        self.io.transport_mut()
+    }
+
+    /// Whether the last answer left the connection open.
+    pub(crate) fn is_keep_alive(&self) -> bool {
+        self.req.keep_alive
+    }
+
+    /// Runs the connection from `phase` until it is closed.
+    pub(crate) fn run(&mut self, mut phase: Phase) {
+        loop {
+            phase = match phase {
+                Phase::Preface => self.preface(),
+                Phase::Head => self.read_head(),
+                Phase::Dispatch => self.dispatch(),
+                Phase::Write(outcome) => self.write(outcome),
+                Phase::Drain => self.drain(),
+                Phase::Refuse(r, version) => self.refuse(&r, version),
+                Phase::Linger(client_may_send) => self.linger(client_may_send, false),
+                Phase::Closed => return,
+            };
+        }
+    }
+
+    /// Reads the PROXY header (when expected), then runs the TLS handshake (on TLS).
+    fn preface(&mut self) -> Phase {
+        let tls = self.io.transport().is_tls();
+        if let Some(allow) = &self.svc.proxy_allow {
+            let timeout = self.svc.header_timeout;
+            match read_proxy_header(&mut self.io, allow, self.client_ip, timeout, tls) {
+                Ok(Some(ProxyHeader::Tcp { client, proxy })) => {
+                    self.info.proxy_addr = Some(proxy.ip().to_string());
+                    self.info.proxy_port = Some(proxy.port().to_string());
+                    self.info.remote_addr = client.ip().to_string();
+                    self.info.remote_port = client.port().to_string();
+                    self.client_ip = Some(client.ip());
+                }
+                Ok(Some(ProxyHeader::Local) | None) => {}
+                // Before a TLS handshake there is no way to answer: just close.
+                Err(PrefaceError::Refused(r)) if tls => {
+                    log::debug!("refusing {}: {r}", self.info.remote_addr);
+                    return Phase::Closed;
+                }
+                Err(PrefaceError::Refused(r)) => return Phase::Refuse(r, Version::Http11),
+                Err(PrefaceError::Gone) => return Phase::Closed,
+            }
+        }
+        if tls {
+            return self.start_tls();
+        }
+        Phase::Head
+    }
+
+    fn start_tls(&mut self) -> Phase {
+        match self.io.tls_handshake(self.svc.header_timeout) {
+            Ok(Handshake::Done) => Phase::Head,
+            Ok(Handshake::Plaintext) => {
+                log::debug!(
+                    "plain HTTP from {} on a TLS port: answering 400",
+                    self.info.remote_addr
+                );
+                if self.io.transport_mut().write_raw(PLAINTEXT_ANSWER).is_ok() {
+                    self.linger(true, true);
+                }
+                Phase::Closed
+            }
+            Err(e) => {
+                log::debug!("TLS handshake with {} failed: {e}", self.info.remote_addr);
+                Phase::Closed
+            }
+        }
+    }
+
+    /// Waits for the next request (sending pipelined answers first), then reads its head
+    /// within the header timeout.
+    fn read_head(&mut self) -> Phase {
+        if !self.io.has_buffered() && !self.wait_for_request() {
+            return Phase::Closed;
+        }
+        self.requests += 1;
+        // The clock is read only when needed (not for a whole head already buffered,
+        // without access log).
+        self.req.began = self.svc.access.as_ref().map(|_| Instant::now());
+        let n = loop {
+            match self.head.parse(self.io.buffered(), &self.svc.limits) {
+                Ok(Parsed::Complete(n)) => break n,
+                Ok(Parsed::Partial) => {
+                    if let Err(phase) = self.read_more_head() {
+                        return phase;
+                    }
+                }
+                Err(e) => return Phase::Refuse(e.into(), Version::Http11),
+            }
+        };
+        self.io.take_head(n, &mut self.head_buf);
+        // Scheme headers are believed from the peer that speaks HTTP to us: behind a PROXY
+        // header that is the client the header names, not the TCP proxy (which forwards
+        // the client's headers untouched).
+        self.req.scheme = None;
+        if is_trusted(&self.svc.forwarded_allow, self.client_ip) {
+            match forwarded_scheme(&self.head, &self.head_buf) {
+                Ok(s) => self.req.scheme = s,
+                Err(r) => return Phase::Refuse(r, self.head.version),
+            }
+        }
+        Phase::Dispatch
+    }
+
+    /// Waits for the first bytes of the next request. Returns false when the connection
+    /// is over (closed by the peer, idle too long, or closed by a stop).
+    fn wait_for_request(&mut self) -> bool {
+        if self.io.flush().is_err() {
+            return false;
+        }
+        self.io.shrink_idle(READ_BUF, WBUF_KEEP);
+        // A new connection's first request is always read and answered (a client that
+        // connected as a stop began must not lose it); between keep-alive requests the
+        // connection is idle, and a stop closes it.
+        let first = self.requests == 0;
+        if !first && !self.io.transport().set_idle() {
+            return false;
+        }
+        let svc = &self.svc;
+        let wait = if first {
+            svc.header_timeout.or(svc.keep_alive)
+        } else {
+            svc.keep_alive.or(svc.header_timeout)
+        };
+        if !matches!(self.io.fill(svc.max_head, wait), Ok(1..)) {
+            return false;
+        }
+        first || self.io.transport().set_busy()
+    }
+
+    /// Reads more of a partial head, within what is left of the header timeout (slow
+    /// clients cannot hold the connection).
+    fn read_more_head(&mut self) -> Result<(), Phase> {
+        let t0 = *self.req.began.get_or_insert_with(Instant::now);
+        let left = self
+            .svc
+            .header_timeout
+            .map(|d| (t0 + d).saturating_duration_since(Instant::now()));
+        let refuse = |r: Refusal| Err(Phase::Refuse(r, Version::Http11));
+        if left.is_some_and(|l| l.is_zero()) {
+            return refuse(Refusal::timeout());
+        }
+        match self.io.fill(self.svc.max_head, left) {
+            Ok(0) => Err(Phase::Closed),
+            Ok(_) => Ok(()),
+            Err(e) if is_timeout(&e) => refuse(Refusal::timeout()),
+            Err(e) if is_full(&e) => {
+                refuse(HttpError::new(ErrorKind::HeaderTooLarge, "request head too large").into())
+            }
+            Err(_) => Err(Phase::Closed),
+        }
+    }
+
+    /// Calls the app with the request; a body it could not read is answered with its
+    /// error, whatever the app said.
+    fn dispatch(&mut self) -> Phase {
+        let version = self.head.version;
+        if let Err(e) = self.body.start(&self.head) {
+            return Phase::Refuse(e.into(), version);
+        }
+        self.resp.get_mut().clear();
+        self.req.wall = self.svc.access.as_ref().map(|_| SystemTime::now());
+        let out = self.call_app();
+        if let Some(e) = self.body.failed() {
+            let e = e.clone();
+            drop(out);
+            if self.body.is_peer_gone() {
+                return Phase::Closed;
+            }
+            return Phase::Refuse(e.into(), version);
+        }
+        // A body the client holds back (Expect: 100-continue, never asked for) or a large
+        // unread one: close instead of reading it.
+        self.req.keep_alive = self.head.keep_alive
+            && self.svc.keep_alive.is_some()
+            && !self.io.transport().is_stopping()
+            && !self.body.is_costly(DRAIN_MAX);
+        Phase::Write(write::outcome(out, self.resp.get_mut()))
+    }
+
+    /// Runs the app over an environ of the request; `None` if it panicked (logged).
+    fn call_app(&mut self) -> Option<Body> {
+        let mut source = BodyIo {
+            reader: &mut self.body,
+            io: &mut self.io,
+        };
+        let mut env = Environ::new(
+            &self.head_buf,
+            &self.head,
+            &self.info,
+            Input::new(&mut source),
+        );
+        if let Some(s) = self.req.scheme.filter(|s| *s != self.info.scheme) {
+            env.set("wsgi.url_scheme", s);
+        }
+        let out = call_app(
+            &self.svc.app,
+            &mut env,
+            &self.resp,
+            &self.head,
+            &self.head_buf,
+        );
+        if let Some(a) = &self.svc.access {
+            self.req.env_values.clear();
+            let values = a.env_keys.iter().map(|k| env.get(k).map(str::to_owned));
+            self.req.env_values.extend(values);
+        }
+        out
+    }
+
+    /// Sends the answer, counts and logs it.
+    fn write(&mut self, outcome: Outcome) -> Phase {
+        let resp = self.resp.get_mut();
+        let sent = match write::answer(
+            &mut self.io,
+            &self.head,
+            &self.head_buf,
+            resp,
+            outcome,
+            self.req.keep_alive,
+        ) {
+            Ok(sent) => sent,
+            Err(_) => return Phase::Closed,
+        };
+        self.req.keep_alive = sent.keep_alive;
+        if let Some(n) = &self.svc.served {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+        if let (Some(a), Some(began), Some(wall)) =
+            (&self.svc.access, self.req.began, self.req.wall)
+        {
+            let x = Exchange {
+                head: &self.head,
+                buf: &self.head_buf,
+                resp,
+                env_values: &self.req.env_values,
+                started: wall,
+                took: began.elapsed(),
+            };
+            a.log_exchange(&x, sent.status, sent.bytes);
+        }
+        Phase::Drain
+    }
+
+    /// Makes the connection ready for the next request: the rest of the body is read
+    /// (bounded), or the connection closes.
+    fn drain(&mut self) -> Phase {
+        let done = self.body.is_done();
+        if self.req.keep_alive && !done && !self.body.drain(&mut self.io, DRAIN_MAX) {
+            self.req.keep_alive = false;
+        }
+        if !self.req.keep_alive {
+            return Phase::Linger(!self.body.is_done());
+        }
+        if self.io.out().len() >= WBUF_FLUSH && self.io.flush().is_err() {
+            return Phase::Closed;
+        }
+        Phase::Head
+    }
+
+    /// Answers a request the server refuses (malformed, too large, too slow), then closes.
+    fn refuse(&mut self, r: &Refusal, version: Version) -> Phase {
+        log::debug!("refusing request: {r}");
+        self.req.keep_alive = false;
+        write::error_response(self.io.out(), r.status, version);
+        Phase::Linger(true)
+    }
+
+    /// Sends what is queued, then closes without destroying it: if the client may still be
+    /// sending, stop writing and read (and discard) for a bounded time first, so the kernel
+    /// does not reset the connection under our answer. `raw`: beneath TLS.
+    fn linger(&mut self, client_may_send: bool, raw: bool) -> Phase {
+        if self.io.flush().is_err() {
+            return Phase::Closed;
+        }
+        let t = self.io.transport_mut();
+        t.shutdown_write(raw);
+        if !client_may_send {
+            return Phase::Closed;
+        }
+        let until = Instant::now() + LINGER_TIME;
+        let mut scratch = [0u8; 4096];
+        let mut total = 0usize;
+        while total < LINGER_BYTES {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || t.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            let r = if raw {
+                t.read_raw(&mut scratch)
+            } else {
+                t.read(&mut scratch)
+            };
+            match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        Phase::Closed
+    }
+}
+
+/// Calls the app with `env`, turning a panic into `None` (logged; a cancellation unwinds on).
+fn call_app<A: App>(
+    app: &A,
+    env: &mut Environ<'_>,
+    resp: &RefCell<ResponseHead>,
+    head: &RequestHead,
+    head_buf: &[u8],
+) -> Option<Body> {
+    match catch_unwind(AssertUnwindSafe(|| app.call(env, StartResponse::new(resp)))) {
+        Ok(b) => Some(b),
+        Err(p) => {
+            if is_cancel(&*p) {
+                resume_unwind(p);
+            }
+            log::error!(
+                "Error handling request {} {}: app panicked: {}",
+                latin1(head.method.get(head_buf)),
+                latin1(head.target.get(head_buf)),
+                panic_message(&*p)
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! The connection's byte stream and its two buffers.
+//!
+//! [`Transport`] is what the connection needs of a stream: reads and writes that park the
+//! green thread, read deadlines, a half-close, and the graceful-stop handshake of
+//! [`server::Conn`](crate::server::Conn). A served socket is one; so is [`MemStream`], the
+//! in-memory stream that the benches (and the test client) drive the same connection code
+//! over.
+//!
+//! [`ConnIo`] owns the read buffer (received bytes not yet consumed, reused across
+//! keep-alive requests) and the write buffer (responses not yet sent, so that pipelined
+//! answers leave in one write). Its indices are private: the parser sees
+//! [`ConnIo::buffered`], the body reader [`ConnIo::consume`]s and
+//! [`ConnIo::hold`]s, and nothing else moves them.
+
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::net::{Handshake, Stream};
+use crate::server::Conn;
+
+/// What the connection code needs of its stream.
+pub(crate) trait Transport: Read + Write {
+    /// Sets how long the next reads may wait (`None`: no limit).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Reads from beneath TLS (bytes a proxy sends before the handshake).
+    fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+
+    /// Writes beneath TLS (the answer to plain HTTP on a TLS port).
+    fn write_raw(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_all(buf)
+    }
+
+    /// Closes the sending side (beneath TLS when `raw`; else after TLS's close_notify).
+    fn shutdown_write(&mut self, raw: bool);
+
+    /// Whether the stream is TLS (its handshake is still to run).
+    fn is_tls(&self) -> bool {
+        false
+    }
+
+    /// Runs the TLS handshake, `received` being its first bytes if some were read already.
+    fn tls_handshake(
+        &mut self,
+        _received: &[u8],
+        _timeout: Option<Duration>,
+    ) -> io::Result<Handshake> {
+        Ok(Handshake::Done)
+    }
+
+    /// Whether the server is stopping (finish this request, then close).
+    fn is_stopping(&self) -> bool {
+        false
+    }
+
+    /// Marks the connection idle between requests; `false`: the server is stopping.
+    fn set_idle(&self) -> bool {
+        true
+    }
+
+    /// Marks the connection busy again; `false`: the server closed it while idle.
+    fn set_busy(&self) -> bool {
+        true
+    }
+}
+
+impl Transport for Conn {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream().set_read_timeout(timeout)
+    }
+
+    fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stream_mut() {
+            Stream::Tls(t) => t.get_mut().read(buf),
+            s => s.read(buf),
+        }
+    }
+
+    fn write_raw(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self.stream_mut() {
+            Stream::Tls(t) => t.get_mut().write_all(buf),
+            s => s.write_all(buf),
+        }
+    }
+
+    fn shutdown_write(&mut self, raw: bool) {
+        let how = std::net::Shutdown::Write;
+        let _ = match self.stream_mut() {
+            Stream::Tls(t) if raw => t.get_mut().shutdown(how),
+            // TLS: sends close_notify first.
+            s => s.shutdown(how),
+        };
+    }
+
+    fn is_tls(&self) -> bool {
+        self.stream().is_tls()
+    }
+
+    fn tls_handshake(
+        &mut self,
+        received: &[u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<Handshake> {
+        match self.stream_mut() {
+            Stream::Tls(t) => t.handshake_after(received, timeout),
+            _ => Ok(Handshake::Done),
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        Conn::is_stopping(self)
+    }
+
+    fn set_idle(&self) -> bool {
+        Conn::set_idle(self)
+    }
+
+    fn set_busy(&self) -> bool {
+        Conn::set_busy(self)
+    }
+}
+
+/// An in-memory stream: reads come from what was [`push`](Self::push)ed (end of stream
+/// once it is used up), writes collect in [`output`](Self::output). Deadlines never fire.
+#[derive(Debug, Default)]
+pub(crate) struct MemStream {
+    input: Vec<u8>,
+    at: usize,
+    output: Vec<u8>,
+}
+
+impl MemStream {
+    /// Adds bytes for the connection to read.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.at == self.input.len() {
+            self.input.clear();
+            self.at = 0;
+        }
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// What the connection wrote so far.
+    pub(crate) fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.output
+    }
+}
+
+impl Read for MemStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&self.input[self.at..]).read(buf)?;
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for MemStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for MemStream {
+    fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn shutdown_write(&mut self, _raw: bool) {}
+}
+
+/// The error [`ConnIo::fill`] returns when the read buffer is at its limit.
+pub(crate) fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::OutOfMemory
+}
+
+/// Whether a read error is a deadline that passed.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+/// A stream with its read and write buffers.
+///
+/// `buf[start..end]` holds received bytes not yet consumed; `buf[held]` lies behind
+/// `start`: decoded body data (a chunk's payload) consumed from the stream but not yet
+/// handed to the app.
+pub(crate) struct ConnIo<T> {
+    t: T,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    held: Range<usize>,
+    /// Responses waiting to be sent (pipelined answers leave in one write).
+    out: Vec<u8>,
+    /// The read timeout last set on the stream (`None`: not set yet), so that the
+    /// `setsockopt` is made only when it changes, not once per read.
+    read_timeout: Option<Option<Duration>>,
+}
+
+impl<T: Transport> ConnIo<T> {
+    /// Buffers of `read` and `write` bytes to start with.
+    pub(crate) fn new(t: T, read: usize, write: usize) -> Self {
+        ConnIo {
+            t,
+            buf: vec![0; read],
+            start: 0,
+            end: 0,
+            held: 0..0,
+            out: Vec::with_capacity(write),
+            read_timeout: None,
+        }
+    }
+
+    /// The stream.
+    pub(crate) fn transport(&self) -> &T {
+        &self.t
+    }
+
+    /// The stream, mutably (for writes that bypass the write buffer).
+    pub(crate) fn transport_mut(&mut self) -> &mut T {
+        &mut self.t
+    }
+
+    /// Bytes received and not consumed.
+    #[inline]
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Whether received bytes wait to be consumed.
+    #[inline]
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Marks `n` received bytes as used.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start += n;
+    }
+
+    /// Moves a request head of `n` bytes out of the read buffer into `into` (which the
+    /// environ borrows while the read buffer moves on).
+    pub(crate) fn take_head(&mut self, n: usize, into: &mut Vec<u8>) {
+        into.clear();
+        into.extend_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+    }
+
+    /// Consumes `used` bytes, of which `data` (relative to them) is body data kept for
+    /// [`held`](Self::held) until it is [`release`](Self::release)d.
+    pub(crate) fn hold(&mut self, used: usize, data: Range<usize>) {
+        debug_assert!(data.end <= used && self.held.is_empty());
+        self.held = self.start + data.start..self.start + data.end;
+        self.start += used;
+    }
+
+    /// Body data held behind the consumed bytes.
+    #[inline]
+    pub(crate) fn held(&self) -> &[u8] {
+        &self.buf[self.held.clone()]
+    }
+
+    /// Marks `n` held bytes as handed out.
+    #[inline]
+    pub(crate) fn release(&mut self, n: usize) {
+        debug_assert!(n <= self.held.len());
+        self.held.start += n;
+    }
+
+    /// Reads more bytes, making room first: compacts, or grows up to `limit` bytes.
+    /// Responses still buffered are sent first: the peer may wait for them before it sends
+    /// more. Returns 0 at end of stream; a full buffer at `limit` is an error for which
+    /// [`is_full`] holds (the caller maps it to its limit's status).
+    pub(crate) fn fill(&mut self, limit: usize, timeout: Option<Duration>) -> io::Result<usize> {
+        self.fill_from(limit, timeout, false)
+    }
+
+    /// [`fill`](Self::fill), from beneath TLS (bytes that come before the handshake).
+    pub(crate) fn fill_raw(
+        &mut self,
+        limit: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        self.fill_from(limit, timeout, true)
+    }
+
+    fn fill_from(
+        &mut self,
+        limit: usize,
+        timeout: Option<Duration>,
+        raw: bool,
+    ) -> io::Result<usize> {
+        // Compacting would move held body data: it must have been handed out first.
+        debug_assert!(self.held.is_empty());
+        self.flush()?;
+        self.make_room(limit)?;
+        if self.read_timeout != Some(timeout) {
+            self.t.set_read_timeout(timeout)?;
+            self.read_timeout = Some(timeout);
+        }
+        let n = loop {
+            let buf = &mut self.buf[self.end..];
+            let r = if raw {
+                self.t.read_raw(buf)
+            } else {
+                self.t.read(buf)
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        self.end += n;
+        Ok(n)
+    }
+
+    fn make_room(&mut self, limit: usize) -> io::Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end < self.buf.len() {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        } else if self.buf.len() < limit {
+            let new = (self.buf.len() * 2).clamp(4096, limit);
+            self.buf.resize(new, 0);
+        } else {
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer limit"));
+        }
+        Ok(())
+    }
+
+    /// Runs the stream's TLS handshake within `timeout`, what was received so far being
+    /// its first bytes (TLS keeps its own buffers from then on).
+    pub(crate) fn tls_handshake(&mut self, timeout: Option<Duration>) -> io::Result<Handshake> {
+        let r = self
+            .t
+            .tls_handshake(&self.buf[self.start..self.end], timeout);
+        (self.start, self.end) = (0, 0);
+        // The handshake set the socket's timeout itself.
+        self.read_timeout = None;
+        r
+    }
+
+    /// Gives back memory of a connection going idle with nothing buffered (a large head,
+    /// body or response grew a buffer).
+    pub(crate) fn shrink_idle(&mut self, read: usize, write: usize) {
+        if self.start == self.end && self.buf.len() > read {
+            self.buf = vec![0; read];
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.out.is_empty() && self.out.capacity() > write {
+            self.out = Vec::with_capacity(1024);
+        }
+    }
+
+    /// The write buffer: bytes queued here leave on the next [`flush`](Self::flush).
+    #[inline]
+    pub(crate) fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Sends what is queued.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.t.write_all(&self.out);
+        self.out.clear();
+        r?;
+        // Flushing matters for TLS only (records rustls could not write yet).
+        self.t.flush()
+    }
+
+    /// Sends what is queued, then `more`, without copying `more` into the buffer.
+    pub(crate) fn send(&mut self, more: &[u8]) -> io::Result<()> {
+        let r = self.t.write_all(&self.out);
+        self.out.clear();
+        r?;
+        self.t.write_all(more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io_over(bytes: &[u8], read: usize) -> ConnIo<MemStream> {
+        let mut m = MemStream::default();
+        m.push(bytes);
+        ConnIo::new(m, read, 64)
+    }
+
+    #[test]
+    fn fill_grows_to_the_limit_then_reports_full() {
+        let mut io = io_over(&[b'x'; 10_000], 4096);
+        let mut total = 0;
+        loop {
+            match io.fill(8192, None) {
+                Ok(0) => panic!("end of stream before the limit"),
+                Ok(n) => total += n,
+                Err(e) => {
+                    assert!(is_full(&e));
+                    break;
+                }
+            }
+        }
+        assert_eq!(total, 8192);
+        assert_eq!(io.buffered().len(), 8192);
+    }
+
+    #[test]
+    fn consumed_bytes_are_compacted_away() {
+        let mut io = io_over(b"abcdef", 4096);
+        assert_eq!(io.fill(4096, None).unwrap(), 6);
+        io.consume(4);
+        assert_eq!(io.buffered(), b"ef");
+        let mut head = Vec::new();
+        io.take_head(1, &mut head);
+        assert_eq!((head.as_slice(), io.buffered()), (&b"e"[..], &b"f"[..]));
+        io.consume(1);
+        assert!(!io.has_buffered());
+        assert_eq!(io.fill(4096, None).unwrap(), 0, "end of stream");
+    }
+
+    #[test]
+    fn held_data_is_handed_out_after_consuming() {
+        let mut io = io_over(b"3\r\nabc\r\n", 4096);
+        io.fill(4096, None).unwrap();
+        io.hold(8, 3..6);
+        assert!(!io.has_buffered());
+        assert_eq!(io.held(), b"abc");
+        io.release(2);
+        assert_eq!(io.held(), b"c");
+        io.release(1);
+        assert!(io.held().is_empty());
+    }
+
+    #[test]
+    fn fill_sends_queued_responses_first() {
+        let mut io = io_over(b"", 4096);
+        io.out().extend_from_slice(b"answer");
+        assert_eq!(io.fill(4096, None).unwrap(), 0);
+        assert_eq!(io.transport_mut().output().as_slice(), b"answer");
+        io.send(b" and more").unwrap();
+        assert_eq!(io.transport_mut().output().as_slice(), b"answer and more");
+    }
+
+    #[test]
+    fn idle_connections_give_buffers_back() {
+        let mut io = io_over(&[b'x'; 9000], 4096);
+        while io.fill(16384, None).unwrap() > 0 {}
+        io.consume(9000);
+        io.out().reserve(100_000);
+        io.shrink_idle(4096, 16384);
+        assert!(io.out().capacity() < 16384);
+        io.transport_mut().push(b"y");
+        assert_eq!(io.fill(16384, None).unwrap(), 1);
+        assert_eq!(io.buffered(), b"y");
+    }
+}

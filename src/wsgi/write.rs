@@ -1,0 +1,270 @@
+//! Writing responses: the app's head and body (whole, streamed, or from a reader), a 500
+//! for an app that failed, and the server's own short error answers.
+//!
+//! Small bodies join the head in the connection's write buffer and leave with the next
+//! flush (pipelined answers in one write); large and streamed bodies are sent as they come.
+
+use std::io::{self, Read};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use bytes::Bytes;
+
+use super::environ::latin1;
+use super::io::{ConnIo, Transport};
+use super::response::{BodyKind, ChunkIter, ResponseHead};
+use super::Body;
+use crate::http::date;
+use crate::http::encode::{self, Framing};
+use crate::http::request::{RequestHead, Version};
+use crate::server::{is_cancel, panic_message};
+
+/// A response body up to this size is copied behind the head and sent in the same write.
+const COALESCE_MAX: usize = 16 * 1024;
+/// A reader body is sent in pieces of this size.
+const READER_PIECE: usize = 16 * 1024;
+
+/// What the app's call amounts to: a body to send, or why the answer is a 500 (empty when
+/// already logged).
+pub(crate) type Outcome = Result<Body, String>;
+
+/// What was sent for one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    /// The status code.
+    pub(crate) status: u16,
+    /// Body bytes.
+    pub(crate) bytes: u64,
+    /// Whether the connection may serve another request.
+    pub(crate) keep_alive: bool,
+}
+
+/// Judges the app's call: its body, or why the answer must be a 500.
+pub(crate) fn outcome(out: Option<Body>, resp: &mut ResponseHead) -> Outcome {
+    match (out, resp.status.is_some(), resp.error.take()) {
+        (Some(b), true, None) => Ok(b),
+        (Some(_), _, Some(why)) => Err(why),
+        (Some(_), false, None) => Err("the app did not set a status".to_owned()),
+        (None, _, _) => Err(String::new()),
+    }
+}
+
+/// Writes the answer to a request whose app call is over: the app's response, or a 500.
+pub(crate) fn answer<T: Transport>(
+    io: &mut ConnIo<T>,
+    head: &RequestHead,
+    head_buf: &[u8],
+    resp: &ResponseHead,
+    outcome: Outcome,
+    keep_alive: bool,
+) -> io::Result<Sent> {
+    match outcome {
+        Ok(b) => {
+            let close = resp
+                .header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+            let is_head = head.method.get(head_buf) == b"HEAD";
+            let (bytes, keep_alive) =
+                write_response(io, head.version, resp, b, keep_alive && !close, is_head)?;
+            Ok(Sent {
+                status: resp.code,
+                bytes,
+                keep_alive,
+            })
+        }
+        Err(why) => {
+            if !why.is_empty() {
+                log::error!(
+                    "Error handling request {} {}: {why}",
+                    latin1(head.method.get(head_buf)),
+                    latin1(head.target.get(head_buf))
+                );
+            }
+            error_response(io.out(), 500, head.version);
+            Ok(Sent {
+                status: 500,
+                bytes: 0,
+                keep_alive: false,
+            })
+        }
+    }
+}
+
+/// Queues a small plain-text answer with `Connection: close`.
+pub(crate) fn error_response(out: &mut Vec<u8>, status: u16, version: Version) {
+    let reason = encode::reason_phrase(status);
+    let mut line = itoa::Buffer::new().format(status).to_owned();
+    line.push(' ');
+    line.push_str(reason);
+    let body = format!("{reason}\n");
+    encode::write_head(
+        out,
+        &line,
+        [("Content-Type", "text/plain; charset=utf-8")],
+        Framing::Length(body.len() as u64),
+        version,
+        false,
+        &date::now(),
+    );
+    out.extend_from_slice(body.as_bytes());
+}
+
+/// The length the app announced with `Content-Length`, if valid.
+fn announced_length(resp: &ResponseHead) -> Option<u64> {
+    resp.header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The body length known before sending it: a whole body's own, a reader's declared one,
+/// or the app's `Content-Length` for a stream.
+fn known_length(resp: &ResponseHead, body: &Body) -> Option<u64> {
+    match &body.kind {
+        BodyKind::Full(b) => {
+            if let Some(n) = announced_length(resp) {
+                if n != b.len() as u64 {
+                    log::warn!(
+                        "app announced Content-Length {n} but returned {} bytes; sending the real length",
+                        b.len()
+                    );
+                }
+            }
+            Some(b.len() as u64)
+        }
+        BodyKind::Reader(_, Some(n)) => Some(*n),
+        _ => announced_length(resp),
+    }
+}
+
+/// Writes the response head and body. Returns the body bytes sent and whether the
+/// connection may stay open.
+fn write_response<T: Transport>(
+    io: &mut ConnIo<T>,
+    version: Version,
+    resp: &ResponseHead,
+    body: Body,
+    keep_alive: bool,
+    is_head: bool,
+) -> io::Result<(u64, bool)> {
+    let known = known_length(resp, &body);
+    let (framing, keep_alive) =
+        encode::response_framing(version, is_head, resp.code, known, keep_alive);
+    encode::write_head(
+        io.out(),
+        resp.status.as_deref().unwrap_or("200 OK"),
+        resp.headers.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+        framing,
+        version,
+        keep_alive,
+        &date::now(),
+    );
+    match (framing, body.kind) {
+        (Framing::NoBody(_), _) => Ok((0, keep_alive)),
+        (_, BodyKind::Full(b)) => {
+            if b.len() <= COALESCE_MAX {
+                io.out().extend_from_slice(&b);
+            } else {
+                io.send(&b)?;
+            }
+            Ok((b.len() as u64, keep_alive))
+        }
+        (framing, BodyKind::Chunks(chunks)) => stream_body(io, framing, chunks, keep_alive),
+        (framing, BodyKind::Reader(r, _)) => {
+            stream_body(io, framing, Box::new(ReaderChunks(r)), keep_alive)
+        }
+    }
+}
+
+/// A reader as a sequence of chunks.
+struct ReaderChunks(Box<dyn Read + Send>);
+
+impl Iterator for ReaderChunks {
+    type Item = io::Result<Bytes>;
+    fn next(&mut self) -> Option<io::Result<Bytes>> {
+        let mut buf = vec![0u8; READER_PIECE];
+        loop {
+            return match self.0.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some(Ok(Bytes::from(buf)))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Some(Err(e)),
+            };
+        }
+    }
+}
+
+/// The next piece of a produced body; `None` at its end, or when the producer failed or
+/// panicked (logged: the response ends early). A cancellation unwinds on.
+fn next_piece(chunks: &mut ChunkIter, sent: u64) -> Option<Result<Bytes, ()>> {
+    match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
+        Ok(Some(Ok(c))) => Some(Ok(c)),
+        Ok(None) => None,
+        Ok(Some(Err(e))) => {
+            log::error!("response body failed after {sent} bytes: {e}");
+            Some(Err(()))
+        }
+        Err(p) => {
+            if is_cancel(&*p) {
+                resume_unwind(p);
+            }
+            log::error!(
+                "response body panicked after {sent} bytes: {}",
+                panic_message(&*p)
+            );
+            Some(Err(()))
+        }
+    }
+}
+
+/// Sends a produced body piece by piece, each as soon as it is produced. A producer that
+/// fails or panics ends the response early and closes the connection (the client sees it
+/// incomplete).
+fn stream_body<T: Transport>(
+    io: &mut ConnIo<T>,
+    framing: Framing,
+    mut chunks: ChunkIter,
+    keep_alive: bool,
+) -> io::Result<(u64, bool)> {
+    let limit = match framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    let mut sent = 0u64;
+    while let Some(piece) = next_piece(&mut chunks, sent) {
+        let Ok(chunk) = piece else {
+            io.flush()?;
+            return Ok((sent, false));
+        };
+        let mut data: &[u8] = &chunk;
+        if let Some(n) = limit {
+            if data.len() as u64 > n - sent {
+                log::warn!("app body exceeds its Content-Length {n}; truncated");
+                data = &data[..(n - sent) as usize];
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        match framing {
+            Framing::Chunked => encode::write_chunk(io.out(), data),
+            _ => io.out().extend_from_slice(data),
+        }
+        sent += data.len() as u64;
+        io.flush()?;
+        if limit.is_some_and(|n| sent >= n) {
+            break;
+        }
+    }
+    match framing {
+        Framing::Chunked => {
+            io.out().extend_from_slice(encode::LAST_CHUNK);
+            Ok((sent, keep_alive))
+        }
+        Framing::Length(n) if sent < n => {
+            log::error!("app body ended after {sent} of its {n} announced bytes; closing");
+            Ok((sent, false))
+        }
+        _ => Ok((sent, keep_alive)),
+    }
+}
