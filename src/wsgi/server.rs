@@ -25,6 +25,7 @@ use super::response::{BodyKind, ResponseHead};
 use super::{App, Body, Environ, Input, StartResponse};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::green::{is_cancel, panic_message};
 use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, Framing};
 use crate::http::proxy::{self, ProxyHeader};
@@ -32,9 +33,7 @@ use crate::http::request::{BodyLength, Limits, Parsed, RequestHead, Version};
 use crate::http::{date, Error as HttpError, ErrorKind};
 use crate::logging::LogSink;
 use crate::net::{Addr, AllowList, BindOptions, Handshake, Listener, Stream, TlsConfig};
-use crate::server::{
-    is_cancel, panic_message, Binds, Conn, ServerHandle, ServerOptions, StreamServer,
-};
+use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
 
 /// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
 /// back when the connection goes idle.
@@ -237,7 +236,7 @@ impl<A: App> WsgiServer<A> {
         };
         let tls = match self.extra.tls {
             Some(tls) => Some(tls),
-            None => TlsConfig::from_config(c)?,
+            None => tls_from_config(c)?,
         };
         let handler = move |conn: Conn, peer: Addr| serve_conn(&state, conn, peer);
         let server = if self.listeners.is_empty() {
@@ -252,6 +251,29 @@ impl<A: App> WsgiServer<A> {
             Some(tls) => server.tls(tls),
             None => server,
         })
+    }
+}
+
+/// The TLS configuration from `--certfile`, `--keyfile` and `--ca-certs`; `None` when TLS
+/// is not configured. The certificate and key go together: one without the other, or
+/// `--ca-certs` without them, is an error.
+fn tls_from_config(config: &Config) -> Result<Option<TlsConfig>> {
+    match (&config.certfile, &config.keyfile) {
+        (Some(cert), Some(key)) => {
+            TlsConfig::from_pem_files(cert, key, config.ca_certs.as_deref()).map(Some)
+        }
+        (None, None) if config.ca_certs.is_none() => Ok(None),
+        (None, None) => Err(Error::Config(
+            "--ca-certs needs --certfile and --keyfile (it verifies client certificates \
+             of a TLS server)"
+                .into(),
+        )),
+        (Some(_), None) => Err(Error::Config(
+            "--certfile needs --keyfile (the certificate's private key)".into(),
+        )),
+        (None, Some(_)) => Err(Error::Config(
+            "--keyfile needs --certfile (the certificate chain)".into(),
+        )),
     }
 }
 
