@@ -20,6 +20,9 @@
 //! .unwrap();
 //! ```
 
+// Coroutines, cancellation and raw descriptors go through `green/` and `net/`.
+#![forbid(unsafe_code)]
+
 mod accept;
 mod conn;
 mod shutdown;

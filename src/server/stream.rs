@@ -1,4 +1,6 @@
-//! `StreamServer`: listeners, the accept loop, the connection limit, graceful stop.
+//! `StreamServer`: its options, binding, starting the accept loops, and the handle that
+//! stops it. The accept loop lives in `accept.rs`, the connection registry and the graceful
+//! stop in `shutdown.rs`.
 
 use std::io;
 use std::sync::Arc;
