@@ -8,8 +8,8 @@
 //! ```
 use std::io::{Read, Write};
 
-use greenlight::net::Addr;
-use greenlight::server::{Conn, StreamServer};
+use greenlight::net::{Addr, BindOptions, TlsConfig};
+use greenlight::server::{Conn, ServerOptions, StreamServer};
 use greenlight::Config;
 
 fn echo(mut conn: Conn, peer: Addr) {
@@ -35,7 +35,29 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
-    let result = StreamServer::from_config(&config, echo).serve_forever();
+    greenlight::green::configure(greenlight::green::RuntimeConfig {
+        workers: config.threads,
+        stack_size: config.stack_size,
+    });
+    let mut server = StreamServer::new(config.binds.clone(), echo).options(ServerOptions {
+        bind: BindOptions {
+            backlog: config.backlog,
+            reuse_port: config.reuse_port,
+        },
+        max_connections: config.worker_connections,
+        graceful_timeout: config.graceful_timeout,
+        ..ServerOptions::default()
+    });
+    if let (Some(cert), Some(key)) = (&config.certfile, &config.keyfile) {
+        match TlsConfig::from_pem_files(cert, key, config.ca_certs.as_deref()) {
+            Ok(tls) => server = server.tls(tls),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let result = server.serve_forever();
     if let Err(e) = &result {
         log::error!("{e}");
     }

@@ -4,7 +4,9 @@
 //! It is one thread running a loop every few milliseconds: reap exited workers, read
 //! heartbeats, kill silent ones, start missing ones, act on signals.
 
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -33,7 +35,8 @@ const RELOAD_BOOT_WAIT: Duration = Duration::from_secs(30);
 struct Worker {
     child: Child,
     id: u64,
-    heartbeat: RawFd,
+    /// The read end of its heartbeat pipe (non-blocking).
+    heartbeat: File,
     started: Instant,
     last_beat: Instant,
     booted: bool,
@@ -64,22 +67,42 @@ impl Worker {
     fn read_beats(&mut self) -> bool {
         let mut buf = [0u8; 64];
         let mut got = false;
-        loop {
-            // SAFETY: reading into a live buffer from our own non-blocking pipe.
-            let n = unsafe { libc::read(self.heartbeat, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                return got;
-            }
+        // Until the pipe is empty (`WouldBlock`), closed (0) or broken.
+        while let Ok(1..) = self.heartbeat.read(&mut buf) {
             got = true;
         }
+        got
     }
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // SAFETY: closing our own descriptor once.
-        unsafe { libc::close(self.heartbeat) };
+/// Checks the return value of `fcntl(2)` (or another call that returns -1 and sets `errno`).
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
     }
+}
+
+/// A heartbeat pipe: the read end, non-blocking and closed on exec (the master's), and the
+/// write end, blocking and inheritable (the next worker's).
+fn heartbeat_pipe() -> io::Result<(File, OwnedFd)> {
+    let mut p = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the two-element array it is given.
+    check(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else; each
+    // gets exactly one owner here.
+    let (read, write) = unsafe { (File::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    let fd = write.as_raw_fd();
+    // The write end must survive exec in this one child: the loop is single-threaded, so no
+    // other child can be started while it is inheritable.
+    // SAFETY: fcntl(2) on a descriptor `write` keeps open; these commands take no pointers.
+    unsafe {
+        check(libc::fcntl(fd, libc::F_SETFD, 0))?;
+        let flags = check(libc::fcntl(fd, libc::F_GETFL))?;
+        check(libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK))?;
+    }
+    Ok((read, write))
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -116,52 +139,30 @@ struct Arbiter {
 }
 
 impl Arbiter {
-    fn spawn_worker(&mut self) -> std::io::Result<()> {
-        let mut p = [0 as RawFd; 2];
-        // SAFETY: pipe2 fills the two-element array.
-        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let (read, write) = (p[0], p[1]);
-        // The write end must survive exec in this one child: the loop is single-threaded,
-        // so no other child can be started while it is inheritable.
-        // SAFETY: fcntl on our own descriptors.
-        unsafe {
-            libc::fcntl(write, libc::F_SETFD, 0);
-            let fl = libc::fcntl(write, libc::F_GETFL);
-            libc::fcntl(write, libc::F_SETFL, fl & !libc::O_NONBLOCK);
-        }
+    fn spawn_worker(&mut self) -> io::Result<()> {
+        let (read, write) = heartbeat_pipe()?;
         self.next_id += 1;
-        let r = Command::new(&self.exe)
+        let child = Command::new(&self.exe)
             .args(&self.args)
             .env(ENV_FDS, &self.fds)
-            .env(ENV_HEARTBEAT, write.to_string())
+            .env(ENV_HEARTBEAT, write.as_raw_fd().to_string())
             .env(ENV_WORKER_ID, self.next_id.to_string())
-            .spawn();
-        // SAFETY: the child has its copy; ours is closed once.
-        unsafe { libc::close(write) };
-        match r {
-            Ok(child) => {
-                log::info!("Started worker {} (pid: {})", self.next_id, child.id());
-                let now = Instant::now();
-                self.workers.push(Worker {
-                    child,
-                    id: self.next_id,
-                    heartbeat: read,
-                    started: now,
-                    last_beat: now,
-                    booted: false,
-                    kill_at: None,
-                    outgoing: false,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                // SAFETY: as above.
-                unsafe { libc::close(read) };
-                Err(e)
-            }
-        }
+            .spawn()?;
+        // The child has its copy of the write end; ours closes here.
+        drop(write);
+        log::info!("Started worker {} (pid: {})", self.next_id, child.id());
+        let now = Instant::now();
+        self.workers.push(Worker {
+            child,
+            id: self.next_id,
+            heartbeat: read,
+            started: now,
+            last_beat: now,
+            booted: false,
+            kill_at: None,
+            outgoing: false,
+        });
+        Ok(())
     }
 
     fn live(&self) -> usize {

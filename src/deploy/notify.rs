@@ -24,30 +24,44 @@ impl Drop for PidFile {
 }
 
 /// Sends `msg` (`READY=1`, `STOPPING=1`, `RELOADING=1`, ...) to systemd when it started us
-/// with `NOTIFY_SOCKET` (`Type=notify`); does nothing otherwise.
+/// with `NOTIFY_SOCKET` (`Type=notify`); does nothing otherwise. A failure is logged.
 pub(crate) fn sd_notify(msg: &str) {
-    let Ok(path) = std::env::var("NOTIFY_SOCKET") else {
-        return;
-    };
-    let r = (|| -> io::Result<()> {
-        let sock = UnixDatagram::unbound()?;
-        if let Some(name) = path.strip_prefix('@') {
-            use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-            sock.send_to_addr(msg.as_bytes(), &addr)?;
-        } else {
-            sock.send_to(msg.as_bytes(), &path)?;
+    if let Ok(path) = std::env::var("NOTIFY_SOCKET") {
+        if let Err(e) = sd_notify_to(&path, msg) {
+            log::warn!("cannot notify systemd at {path}: {e}");
         }
-        Ok(())
-    })();
-    if let Err(e) = r {
-        log::warn!("cannot notify systemd at {path}: {e}");
     }
+}
+
+/// Sends `msg` to the notification socket at `path`: a file path, or an abstract socket
+/// name after `@`, as systemd writes `NOTIFY_SOCKET`.
+fn sd_notify_to(path: &str, msg: &str) -> io::Result<()> {
+    let sock = UnixDatagram::unbound()?;
+    if let Some(name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        sock.send_to_addr(msg.as_bytes(), &addr)?;
+    } else {
+        sock.send_to(msg.as_bytes(), path)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sd_notify_sends_to_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("gl-notify-abstract-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = UnixDatagram::bind_addr(&addr).unwrap();
+        sd_notify_to(&format!("@{name}"), "STOPPING=1").unwrap();
+        let mut buf = [0u8; 32];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+    }
 
     #[test]
     fn pid_file_is_written_and_removed() {
@@ -67,10 +81,7 @@ mod tests {
         let p = std::env::temp_dir().join(format!("gl-notify-{}", std::process::id()));
         let _ = std::fs::remove_file(&p);
         let server = UnixDatagram::bind(&p).unwrap();
-        // The variable is process-wide: only this test sets it.
-        std::env::set_var("NOTIFY_SOCKET", &p);
-        sd_notify("READY=1");
-        std::env::remove_var("NOTIFY_SOCKET");
+        sd_notify_to(p.to_str().unwrap(), "READY=1").unwrap();
         let mut buf = [0u8; 32];
         let n = server.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");

@@ -1,8 +1,13 @@
 //! A worker process: the ordinary server on the sockets the master opened.
 
+use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::os::fd::FromRawFd;
 use std::os::unix::io::RawFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
@@ -11,7 +16,11 @@ use signal_hook::iterator::Signals;
 use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::Listener;
+use crate::server::ServerHandle;
 use crate::wsgi::{App, WsgiOptions, WsgiServer};
+
+/// How often the worker's supervising loop looks at signals and counters.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
 
 /// What the master told this worker through its environment.
 pub(crate) struct WorkerEnv {
@@ -22,6 +31,11 @@ pub(crate) struct WorkerEnv {
 
 impl WorkerEnv {
     /// The worker settings, when this process was started by a master.
+    ///
+    /// Call it first thing in the process, before any thread starts (the runtime, the
+    /// logger's writer, signal watchers): it removes its variables from the environment
+    /// (our own children, if the app starts any, are not workers), and changing the
+    /// environment while other threads may read it is undefined behaviour in libc.
     pub(crate) fn from_env() -> Option<WorkerEnv> {
         let fds = std::env::var(ENV_FDS).ok()?;
         let fds = fds
@@ -33,7 +47,6 @@ impl WorkerEnv {
             .ok()
             .and_then(|s| s.parse().ok());
         let id = std::env::var(ENV_WORKER_ID).unwrap_or_default();
-        // Our own children (if the app starts any) are not workers.
         for k in [ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID] {
             std::env::remove_var(k);
         }
@@ -54,20 +67,13 @@ fn random() -> u64 {
     h.finish()
 }
 
-/// Writes one heartbeat byte (non-blocking: a full pipe means the master has not read the
-/// last ones yet, which is as good).
-fn beat(fd: RawFd) {
-    // SAFETY: writing one byte from a live buffer to a descriptor this process owns.
-    unsafe {
-        libc::write(fd, b".".as_ptr().cast(), 1);
-    }
-}
-
-/// Serves on the inherited sockets until told to stop; never returns.
-pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
-    let mut listeners = Vec::with_capacity(env.fds.len());
-    for fd in &env.fds {
-        // SAFETY: the master passed these descriptors to this process for serving.
+/// The listening sockets the master passed; a boot failure if there are none or one is not
+/// a listening socket.
+fn inherited_listeners(fds: &[RawFd]) -> Vec<Listener> {
+    let mut listeners = Vec::with_capacity(fds.len());
+    for fd in fds {
+        // SAFETY: the master passed these descriptors to this process for serving, and
+        // nothing else in this process owns them.
         match unsafe { Listener::from_raw_fd_checked(*fd) } {
             Ok(l) => listeners.push(l),
             Err(e) => boot_failure(&e.to_string()),
@@ -76,19 +82,83 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
     if listeners.is_empty() {
         boot_failure("no listening socket was passed");
     }
-    // Settings for this process: the master handles binds, workers and the pid file.
+    listeners
+}
+
+/// The write end of the heartbeat pipe, made non-blocking: a full pipe means the master has
+/// not read the last beats yet, which is as good, and must never stall the green thread
+/// that writes them.
+fn heartbeat_pipe(fd: RawFd) -> std::io::Result<File> {
+    // SAFETY: fcntl(2) with F_GETFL takes no pointers; on a number that is not open it fails
+    // with EBADF, which is how a bad descriptor is found before anything owns it.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above; F_SETFL changes only the file status flags of an open descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open (F_GETFL succeeded), and the master handed it to this
+    // process for its heartbeats alone: the `File` is its only owner and closes it.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Writes one heartbeat byte; a full pipe (or a master that is gone) is not an error here.
+fn beat(pipe: &File) {
+    let _ = (&*pipe).write(b".");
+}
+
+/// Beats on `pipe` from a green thread every `every` until the server stops. If every
+/// worker thread is stuck (a blocking call, a spinning handler), the beats stop, and the
+/// master replaces this process.
+fn start_heartbeat(pipe: File, server: ServerHandle, every: Duration) {
+    beat(&pipe);
+    crate::spawn(move || {
+        while !server.is_stopping() {
+            let _ = crate::sleep(every);
+            // may resumes a green thread whose sleep ended on its timer thread, which runs
+            // even when every worker thread is stuck. Yielding moves it back to a worker
+            // thread's queue: the beat is written only if one is free to run it.
+            crate::yield_now();
+            beat(&pipe);
+        }
+    })
+    .detach();
+}
+
+/// When this worker recycles itself and how it watches its master.
+struct Limits {
+    /// Requests after which the worker recycles itself (0: never), jitter included.
+    max_requests: u64,
+    grace: Duration,
+    heartbeat_every: Duration,
+}
+
+/// Reads this worker's limits from `config` and leaves in it only what a single-process
+/// server on inherited sockets should do: the master handles binds, workers and the pid
+/// file.
+fn worker_settings(config: &mut Config) -> Limits {
     config.binds.clear();
     config.workers = 1;
     config.pid = None;
-    let max_requests = match config.max_requests {
-        0 => 0,
-        n => n + random() % (config.max_requests_jitter + 1),
-    };
-    let grace = config.graceful_timeout;
-    let heartbeat_every = match config.timeout {
-        t if t.is_zero() => Duration::from_secs(1),
-        t => (t / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
-    };
+    Limits {
+        max_requests: match config.max_requests {
+            0 => 0,
+            n => n + random() % (config.max_requests_jitter + 1),
+        },
+        grace: config.graceful_timeout,
+        heartbeat_every: match config.timeout {
+            t if t.is_zero() => Duration::from_secs(1),
+            t => (t / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+        },
+    }
+}
+
+/// Serves on the inherited sockets until told to stop; never returns.
+pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
+    let listeners = inherited_listeners(&env.fds);
+    let limits = worker_settings(&mut config);
     let opts = match WsgiOptions::try_from(&config) {
         Ok(o) => o,
         Err(e) => boot_failure(&e.to_string()),
@@ -106,78 +176,89 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
         std::process::id(),
         env.id
     );
-
-    // The heartbeat runs as a green thread: if every worker thread is stuck (a blocking
-    // call, a spinning handler), it stops, and the master replaces this process.
     if let Some(fd) = env.heartbeat {
-        // SAFETY: fcntl on our own descriptor.
-        unsafe {
-            let fl = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+        match heartbeat_pipe(fd) {
+            Ok(pipe) => start_heartbeat(pipe, handle.clone(), limits.heartbeat_every),
+            Err(e) => boot_failure(&format!("using the heartbeat pipe (fd {fd}): {e}")),
         }
-        beat(fd);
-        let h = handle.clone();
-        crate::spawn(move || {
-            while !h.is_stopping() {
-                let _ = crate::sleep(heartbeat_every);
-                // may resumes a green thread whose sleep ended on its timer thread, which
-                // runs even when every worker thread is stuck. Yielding moves it back to a
-                // worker thread's queue: the beat is written only if one is free to run it.
-                crate::yield_now();
-                beat(fd);
-            }
-        })
-        .detach();
     }
-
-    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP]) {
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP]) {
         Ok(s) => s,
         Err(e) => boot_failure(&format!("installing signal handlers: {e}")),
     };
-    // SAFETY: getppid has no preconditions.
-    let parent = unsafe { libc::getppid() };
-    let mut stopper: Option<std::thread::JoinHandle<()>> = None;
-    let start_stop = |grace: Duration, why: &str| {
-        log::info!("Worker exiting (pid: {}): {why}", std::process::id());
-        let h = handle.clone();
-        std::thread::spawn(move || h.stop(grace))
-    };
-    loop {
-        for sig in signals.pending() {
-            match sig {
-                SIGUSR1 => crate::logging::reopen_all(),
-                SIGHUP => {} // the master reloads by replacing workers
-                SIGTERM if stopper.is_none() => stopper = Some(start_stop(grace, "SIGTERM")),
-                SIGINT | SIGQUIT => {
-                    if stopper.is_none() {
-                        stopper = Some(start_stop(Duration::ZERO, "quick stop"));
-                    } else {
-                        handle.stop_now();
-                    }
-                }
-                _ => {}
-            }
-        }
-        if stopper.is_none() && handle.abandoned() > 0 {
-            stopper = Some(start_stop(
-                grace,
-                "a green thread overflowed its stack; recycling this process",
-            ));
-        }
-        if stopper.is_none() && max_requests > 0 && served.load(Ordering::Relaxed) >= max_requests {
-            stopper = Some(start_stop(grace, "max requests reached, recycling"));
-        }
-        // SAFETY: as above.
-        if stopper.is_none() && unsafe { libc::getppid() } != parent {
-            stopper = Some(start_stop(grace, "the master is gone"));
-        }
-        if let Some(t) = &stopper {
-            if t.is_finished() {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    Supervisor {
+        handle,
+        served,
+        limits,
+        parent: std::os::unix::process::parent_id(),
+        stopper: None,
     }
+    .run(signals);
     crate::logging::flush();
     std::process::exit(0)
+}
+
+/// The worker's main thread once serving: turns signals, the request count, an overflow
+/// and the master's death into a stop, and returns when the stop is over.
+struct Supervisor {
+    handle: ServerHandle,
+    served: Arc<AtomicU64>,
+    limits: Limits,
+    /// The master's pid: when our parent changes, the master is gone.
+    parent: u32,
+    /// The thread running the stop, once one began.
+    stopper: Option<JoinHandle<()>>,
+}
+
+impl Supervisor {
+    fn run(mut self, mut signals: Signals) {
+        loop {
+            for sig in signals.pending() {
+                self.on_signal(sig);
+            }
+            if let Some(why) = self.reason_to_recycle() {
+                self.start_stop(self.limits.grace, why);
+            }
+            if self.stopper.as_ref().is_some_and(|t| t.is_finished()) {
+                return;
+            }
+            std::thread::sleep(SUPERVISE_EVERY);
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        match sig {
+            SIGUSR1 => crate::logging::reopen_all(),
+            SIGHUP => {} // the master reloads by replacing workers
+            SIGTERM => self.start_stop(self.limits.grace, "SIGTERM"),
+            SIGINT | SIGQUIT if self.stopper.is_some() => self.handle.stop_now(),
+            SIGINT | SIGQUIT => self.start_stop(Duration::ZERO, "quick stop"),
+            _ => {}
+        }
+    }
+
+    /// Why this worker should stop by itself, if it should.
+    fn reason_to_recycle(&self) -> Option<&'static str> {
+        if self.handle.abandoned() > 0 {
+            Some("a green thread overflowed its stack; recycling this process")
+        } else if self.limits.max_requests > 0
+            && self.served.load(Ordering::Relaxed) >= self.limits.max_requests
+        {
+            Some("max requests reached, recycling")
+        } else if std::os::unix::process::parent_id() != self.parent {
+            Some("the master is gone")
+        } else {
+            None
+        }
+    }
+
+    /// Starts a stop on its own thread, unless one already runs.
+    fn start_stop(&mut self, grace: Duration, why: &str) {
+        if self.stopper.is_some() {
+            return;
+        }
+        log::info!("Worker exiting (pid: {}): {why}", std::process::id());
+        let h = self.handle.clone();
+        self.stopper = Some(std::thread::spawn(move || h.stop(grace)));
+    }
 }

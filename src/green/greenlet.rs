@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use may::coroutine::Coroutine;
-
+use super::coroutine::{is_cancel, panic_message, spawn_raw, CoHandle};
 use super::timeout::deadline_after;
 use super::wait::{SpinLock, WaitQueue};
 use super::{JoinError, TimeoutError};
 
 /// The part of a greenlet that pools and groups keep: enough to kill it and wait for it.
 pub(crate) struct Core {
-    co: OnceLock<Coroutine>,
+    co: OnceLock<CoHandle>,
     killed: AtomicBool,
     /// The outcome is stored: `is_ready` is true from here on.
     done: AtomicBool,
@@ -48,12 +47,7 @@ impl Core {
             return;
         }
         if let Some(co) = self.co.get() {
-            // SAFETY: `Coroutine::cancel` is unsafe because the coroutine's stack is unwound
-            // from its next yield point, dropping everything it holds. That is the documented
-            // meaning of `kill`, and everything greenlight's primitives hold is released by
-            // `Drop` without parking (see `wait.rs`), so unwinding cannot abort. Cancelling a
-            // coroutine that finished in the meantime only sets a flag nobody reads.
-            unsafe { co.cancel() };
+            co.cancel();
         }
         // Not yet started: the wrapper in `spawn_with` sees `killed` and never runs `f`.
     }
@@ -150,29 +144,22 @@ where
             // Catching here (rather than letting `may` keep the payload) lets `join` wait
             // with a timeout and tell a kill from a panic. After a kill, nothing below may
             // park: the cancel flag stays set and would fire again at the next yield point.
-            catch_unwind(AssertUnwindSafe(f))
-                .map_err(|payload| panic_error(payload, &their_core.killed))
+            catch_unwind(AssertUnwindSafe(f)).map_err(panic_error)
         };
         *their_slot.lock() = Some(outcome);
         their_core.mark_done();
         on_exit();
         their_core.settle();
     };
-    // SAFETY: `Builder::spawn` is unsafe for two reasons, both part of greenlight's
-    // documented contract for code in greenlets (see `green/mod.rs`): thread-local storage
-    // must not be held across a yield, and the stack must not overflow (the stack size is
-    // configured by `runtime::configure`). The closure itself is `Send + 'static`.
-    let handle = unsafe { may::coroutine::Builder::new().spawn(body) };
-    let handle = match handle {
+    let handle = match spawn_raw(None, body) {
         Ok(h) => h,
         Err(e) => panic!("cannot spawn a greenlet: {e}"),
     };
-    let _ = core.co.set(handle.coroutine().clone());
+    let _ = core.co.set(handle);
     if core.killed.load(Ordering::Acquire) {
         // Killed between `register` and now: deliver it.
         core.kill();
     }
-    // `handle` detaches here; completion is signalled through `core`.
     Greenlet {
         core,
         slot,
@@ -180,24 +167,11 @@ where
     }
 }
 
-/// The message of a panic raised with a string; `None` for other payloads, among them
-/// `may`'s cancel panic.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        Some((*s).to_owned())
-    } else {
-        payload.downcast_ref::<String>().cloned()
-    }
-}
-
-fn panic_error(payload: Box<dyn Any + Send>, killed: &AtomicBool) -> JoinError {
-    if let Some(msg) = panic_message(payload.as_ref()) {
-        JoinError::Panicked(msg)
-    } else if killed.load(Ordering::Acquire) {
-        // `may`'s cancel panic carries a private non-string payload.
+fn panic_error(payload: Box<dyn Any + Send>) -> JoinError {
+    if is_cancel(payload.as_ref()) {
         JoinError::Killed
     } else {
-        JoinError::Panicked("panic with a non-string payload".to_owned())
+        JoinError::Panicked(panic_message(payload.as_ref()))
     }
 }
 
@@ -416,12 +390,12 @@ pub fn killall<T>(
 pub fn sleep(duration: Duration) -> Result<(), TimeoutError> {
     match super::timeout::scope_deadline() {
         Some(deadline) if deadline <= Instant::now() + duration => {
-            may::coroutine::sleep(deadline.saturating_duration_since(Instant::now()));
+            super::coroutine::pause(deadline.saturating_duration_since(Instant::now()));
             Err(TimeoutError)
         }
         // On a plain thread `may` falls back to `std::thread::sleep`, which is right there.
         _ => {
-            may::coroutine::sleep(duration);
+            super::coroutine::pause(duration);
             Ok(())
         }
     }

@@ -32,8 +32,9 @@
 //!
 //! # Rules for code running in a greenlet
 //!
-//! `may` spawns coroutines with an `unsafe` function; greenlight's [`spawn`] is safe to call
-//! and this is the one place where what it relies on is written down:
+//! `may` spawns coroutines with an `unsafe` function; greenlight's [`spawn`] (and every
+//! green thread the servers start) is safe to call because the code it runs keeps these
+//! rules:
 //!
 //! - **No thread-local across a yield.** A greenlet can move to another worker thread
 //!   whenever it yields (any blocking greenlight or `may` call, [`sleep`], [`yield_now`],
@@ -52,6 +53,7 @@
 //!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
 //!   waits then give up at once with a timeout), `may`'s own locks may not.
 
+mod coroutine;
 pub mod event;
 mod greenlet;
 pub mod lock;
@@ -64,6 +66,7 @@ mod wait;
 
 use std::fmt;
 
+pub(crate) use coroutine::{is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle};
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, yield_now, Greenlet};
 pub use runtime::{configure, RuntimeConfig};
 pub use timeout::{with_timeout, Timeout};

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::greenlet::{panic_message, spawn_with, Core};
+use super::coroutine::{is_cancel, panic_message};
+use super::greenlet::{spawn_with, Core};
 use super::lock::{Semaphore, SemaphoreGuard};
 use super::queue::Queue;
 use super::timeout::deadline_after;
@@ -479,11 +480,11 @@ impl Pool {
                     let report = report;
                     match catch_unwind(AssertUnwindSafe(|| f(item))) {
                         Ok(r) => report.send(Ok(r)),
-                        Err(payload) => match panic_message(payload.as_ref()) {
-                            Some(msg) => report.send(Err(JoinError::Panicked(msg))),
-                            // A kill: let it unwind; `report` says so as it drops.
-                            None => resume_unwind(payload),
-                        },
+                        // A kill: let it unwind; `report` says so as it drops.
+                        Err(payload) if is_cancel(payload.as_ref()) => resume_unwind(payload),
+                        Err(payload) => {
+                            report.send(Err(JoinError::Panicked(panic_message(payload.as_ref()))))
+                        }
                     }
                 };
                 let g = pool.group.spawn_holding(work, Some(permit));

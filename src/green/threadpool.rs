@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{unbounded, Sender};
 
+use super::coroutine::panic_message;
 use super::event::Event;
-use super::greenlet::panic_message;
 use super::timeout::deadline_after;
 use super::wait::SpinLock;
 use super::JoinError;
@@ -156,12 +156,8 @@ impl ThreadPool {
         let done = Event::new();
         let (their_slot, their_done) = (slot.clone(), done.clone());
         let job: Job = Box::new(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-                JoinError::Panicked(
-                    panic_message(payload.as_ref())
-                        .unwrap_or_else(|| "panic with a non-string payload".to_owned()),
-                )
-            });
+            let outcome = catch_unwind(AssertUnwindSafe(f))
+                .map_err(|payload| JoinError::Panicked(panic_message(payload.as_ref())));
             *their_slot.lock() = Some(outcome);
             // Wakes the parked greenlet (scheduled back on a worker) or the waiting thread.
             their_done.set();

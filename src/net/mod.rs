@@ -24,5 +24,6 @@ mod tls;
 pub use allow::{AllowList, AllowListError};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
+pub(crate) use stream::SocketRef;
 pub use stream::{Addr, Stream};
 pub use tls::{Handshake, TlsConfig, TlsStream};

@@ -171,3 +171,66 @@ impl AsRawFd for Stream {
         }
     }
 }
+
+impl Stream {
+    /// Opens a connection to `addr` and drops it at once: a knock that wakes a green thread
+    /// blocked in `accept` on that listener. A TCP listener on an unspecified address is
+    /// reached over loopback.
+    pub(crate) fn knock(addr: &Addr, timeout: Duration) -> io::Result<()> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        match addr {
+            Addr::Tcp(a) => {
+                let ip = match a.ip() {
+                    IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                    ip => ip,
+                };
+                TcpStream::connect_timeout(&SocketAddr::new(ip, a.port()), timeout).map(drop)
+            }
+            Addr::Unix(p) => UnixStream::connect(p).map(drop),
+        }
+    }
+}
+
+/// A connection's descriptor, held by the server's registry beside the [`Stream`] that owns
+/// it: to shut the socket down when the server stops, or to close it for an owner that will
+/// never run again.
+///
+/// # Contract
+///
+/// The number is only meaningful while the owning stream is open. Whoever holds a
+/// `SocketRef` forgets it before that stream is closed (the server's registry removes the
+/// connection's entry, under its lock, before the stream drops), so the calls below never
+/// reach a descriptor number the kernel has given to something else.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SocketRef(RawFd);
+
+impl SocketRef {
+    /// The descriptor of `stream` (beneath TLS).
+    pub(crate) fn of(stream: &Stream) -> SocketRef {
+        SocketRef(stream.as_raw_fd())
+    }
+
+    /// Shuts down one or both halves of the socket; the owner's next read sees end-of-stream
+    /// (and its next write fails, for `Both`). Errors (the peer already gone) are ignored.
+    pub(crate) fn shutdown(self, how: Shutdown) {
+        let how = match how {
+            Shutdown::Read => libc::SHUT_RD,
+            Shutdown::Write => libc::SHUT_WR,
+            Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: shutdown(2) takes no pointers and does not release the descriptor; by the
+        // type's contract the number still belongs to the owning stream.
+        unsafe { libc::shutdown(self.0, how) };
+    }
+
+    /// Closes the descriptor of a stream whose owner ended without dropping it (a green
+    /// thread that overflowed its stack is abandoned, not unwound). Call it once, and only
+    /// when the owning stream can never be used or dropped again.
+    pub(crate) fn close_abandoned(self) {
+        // SAFETY: by the type's contract and this method's, the owning stream still holds the
+        // descriptor (it was never dropped) but will never touch it again, so closing it here
+        // is the one close it gets.
+        unsafe { libc::close(self.0) };
+    }
+}

@@ -93,29 +93,6 @@ impl TlsConfig {
         })
     }
 
-    /// The configuration from `--certfile`, `--keyfile` and `--ca-certs`; `None` when TLS
-    /// is not configured. The certificate and key go together: one without the other, or
-    /// `--ca-certs` without them, is an error.
-    pub fn from_config(config: &crate::Config) -> Result<Option<Self>> {
-        match (&config.certfile, &config.keyfile) {
-            (Some(cert), Some(key)) => {
-                Self::from_pem_files(cert, key, config.ca_certs.as_deref()).map(Some)
-            }
-            (None, None) if config.ca_certs.is_none() => Ok(None),
-            (None, None) => Err(Error::Config(
-                "--ca-certs needs --certfile and --keyfile (it verifies client certificates \
-                 of a TLS server)"
-                    .into(),
-            )),
-            (Some(_), None) => Err(Error::Config(
-                "--certfile needs --keyfile (the certificate's private key)".into(),
-            )),
-            (None, Some(_)) => Err(Error::Config(
-                "--keyfile needs --certfile (the certificate chain)".into(),
-            )),
-        }
-    }
-
     /// The rustls configuration.
     pub fn server_config(&self) -> &Arc<ServerConfig> {
         &self.inner

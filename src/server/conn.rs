@@ -3,10 +3,11 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::stream::Shared;
-use crate::net::{Addr, Stream};
+use super::shutdown::Registry;
+use crate::green::CoHandle;
+use crate::net::{Addr, SocketRef, Stream};
 
 /// The connection is working on a request (or a non-HTTP protocol's exchange).
 pub(crate) const BUSY: u8 = 0;
@@ -15,15 +16,39 @@ pub(crate) const IDLE: u8 = 1;
 /// The server closed the connection's read side because it is stopping.
 pub(crate) const CLOSING: u8 = 2;
 
-/// What the server knows of a live connection.
-pub(crate) struct Slot {
+/// The registry's entry for a live connection: what a stop needs to close or cancel it.
+pub(crate) struct ConnEntry {
+    /// `BUSY`, `IDLE` or `CLOSING`.
     pub(crate) state: AtomicU8,
-    pub(crate) fd: RawFd,
+    /// The connection's socket (see [`SocketRef`]'s contract: the entry is removed before
+    /// the stream closes).
+    pub(crate) socket: SocketRef,
     /// The connection's green thread, once started (to cancel it, and to notice when it
     /// ended without deregistering: a stack overflow abandons its frames unwound).
-    pub(crate) join: std::sync::Mutex<Option<may::coroutine::JoinHandle<()>>>,
+    pub(crate) thread: Mutex<Option<CoHandle>>,
     /// The peer, for log lines.
     pub(crate) peer: String,
+}
+
+impl ConnEntry {
+    /// A busy connection on `stream`, from `peer`, whose green thread is not started yet.
+    pub(crate) fn new(stream: &Stream, peer: &Addr) -> Self {
+        ConnEntry {
+            state: AtomicU8::new(BUSY),
+            socket: SocketRef::of(stream),
+            thread: Mutex::new(None),
+            peer: peer.to_string(),
+        }
+    }
+
+    /// Whether its green thread has ended.
+    pub(crate) fn is_done(&self) -> bool {
+        self.thread
+            .lock()
+            .expect("entry lock")
+            .as_ref()
+            .is_some_and(|h| h.is_done())
+    }
 }
 
 /// A connection handed to a [`StreamServer`](super::StreamServer) handler: the stream, plus
@@ -33,18 +58,23 @@ pub(crate) struct Slot {
 pub struct Conn {
     stream: Stream,
     local: Option<Addr>,
-    pub(crate) slot: Arc<Slot>,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) id: u64,
+    entry: Arc<ConnEntry>,
+    registry: Arc<Registry>,
+    id: u64,
 }
 
 impl Conn {
-    pub(crate) fn new(stream: Stream, slot: Arc<Slot>, shared: Arc<Shared>, id: u64) -> Self {
+    pub(crate) fn new(
+        stream: Stream,
+        entry: Arc<ConnEntry>,
+        registry: Arc<Registry>,
+        id: u64,
+    ) -> Self {
         Conn {
             stream,
             local: None,
-            slot,
-            shared,
+            entry,
+            registry,
             id,
         }
     }
@@ -69,7 +99,7 @@ impl Conn {
 
     /// Whether the server is stopping: finish the current exchange, then close.
     pub fn is_stopping(&self) -> bool {
-        self.shared.is_stopping()
+        self.registry.is_stopping()
     }
 
     /// Marks the connection idle (waiting for the client's next request). A stopping server
@@ -78,18 +108,18 @@ impl Conn {
     pub fn set_idle(&self) -> bool {
         // SeqCst pairs with the stop path (sets `stopping`, then scans for IDLE): either we
         // see `stopping` here, or the stop path sees IDLE and closes our read side.
-        self.slot.state.store(IDLE, Ordering::SeqCst);
-        !self.shared.is_stopping()
+        self.entry.state.store(IDLE, Ordering::SeqCst);
+        !self.registry.is_stopping()
     }
 
     /// Marks the connection busy (a request began). Returns `false` if the server closed it
     /// while it was idle: the handler should close without answering.
     pub fn set_busy(&self) -> bool {
-        self.slot
+        self.entry
             .state
             .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-            || self.slot.state.load(Ordering::SeqCst) == BUSY
+            || self.entry.state.load(Ordering::SeqCst) == BUSY
     }
 }
 
@@ -97,7 +127,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // Deregister before the stream (and its descriptor) is closed, so the stop path never
         // shuts down a descriptor number that was already reused.
-        self.shared.deregister(self.id);
+        self.registry.deregister(self.id);
     }
 }
 

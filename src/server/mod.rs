@@ -20,29 +20,15 @@
 //! .unwrap();
 //! ```
 
+// Coroutines, cancellation and raw descriptors go through `green/` and `net/`.
+#![forbid(unsafe_code)]
+
+mod accept;
 mod conn;
+mod shutdown;
 mod signals;
 mod stream;
 
 pub use conn::Conn;
 pub(crate) use stream::url_of;
 pub use stream::{Binds, ServerHandle, ServerOptions, StreamServer};
-
-/// Describes a panic payload for a log line.
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
-}
-
-/// Whether a panic payload is may's cancellation (not an error: a requested stop).
-pub(crate) fn is_cancel(p: &(dyn std::any::Any + Send)) -> bool {
-    matches!(
-        p.downcast_ref::<generator::Error>(),
-        Some(generator::Error::Cancel)
-    )
-}

@@ -36,7 +36,7 @@ use crate::http::proxy::ProxyHeader;
 use crate::http::request::{Limits, Parsed, RequestHead, Version};
 use crate::http::{Error as HttpError, ErrorKind};
 use crate::net::{AllowList, Handshake};
-use crate::server::{is_cancel, panic_message};
+use crate::green::{is_cancel, panic_message};
 
 /// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
 /// back when the connection goes idle.

@@ -16,7 +16,7 @@ use super::Body;
 use crate::http::date;
 use crate::http::encode::{self, Framing};
 use crate::http::request::{RequestHead, Version};
-use crate::server::{is_cancel, panic_message};
+use crate::green::{is_cancel, panic_message};
 
 /// A response body up to this size is copied behind the head and sent in the same write.
 const COALESCE_MAX: usize = 16 * 1024;

@@ -1,0 +1,166 @@
+//! The crate's one door to `may`'s coroutine API: spawning a coroutine, cancelling it,
+//! joining it, and reading the panic it ended with. Greenlets are built on it, and so are
+//! the server's accept loops, reaper and connections.
+
+use std::any::Any;
+use std::io;
+use std::time::Duration;
+
+use may::coroutine::{Builder, JoinHandle};
+
+/// Starts `f` on a new coroutine (named `name` in may's debug output) and returns its handle.
+///
+/// # Contract
+///
+/// `may`'s `Builder::spawn` is `unsafe` because the runtime cannot check what a coroutine's
+/// code does; this function is safe to call because everything the crate spawns keeps the
+/// [rules for code in greenlets](crate::green#rules-for-code-running-in-a-greenlet), and user
+/// code handed to [`spawn`](crate::spawn) or to a server handler is bound to them by the
+/// public docs. Whoever passes `f` here promises that `f`:
+///
+/// - holds no thread-local storage (nor a reference into it) across a yield, since the
+///   coroutine may resume on another worker thread;
+/// - makes no blocking OS call that would stall the worker thread;
+/// - stays within the configured stack size ([`configure`](crate::green::configure)): an
+///   overflow is not unwound (its frames are abandoned, see [`CoExit::StackOverflow`]);
+/// - lets a cancellation ([`CoHandle::cancel`]) unwind: its destructors release what they
+///   hold without parking on `may`'s own primitives.
+///
+/// The runtime is configured with defaults first if nothing configured it yet.
+pub(crate) fn spawn_raw<F>(name: Option<String>, f: F) -> io::Result<CoHandle>
+where
+    F: FnOnce() + Send + 'static,
+{
+    super::runtime::ensure_configured();
+    let builder = match name {
+        Some(n) => Builder::new().name(n),
+        None => Builder::new(),
+    };
+    // SAFETY: the caller keeps the contract written in this function's doc (no thread-local
+    // across a yield, no blocking OS calls, a bounded stack, destructors that do not park);
+    // `f` is `Send + 'static`, so nothing it owns is shared with the spawning thread.
+    unsafe { builder.spawn(f) }.map(CoHandle)
+}
+
+/// A coroutine started by [`spawn_raw`]: whether it ended, a way to cancel it, its outcome.
+///
+/// Dropping the handle detaches the coroutine; it runs on.
+pub(crate) struct CoHandle(JoinHandle<()>);
+
+/// How a coroutine ended, from [`CoHandle::join`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CoExit {
+    /// Its function returned.
+    Returned,
+    /// It was cancelled and unwound.
+    Cancelled,
+    /// It overflowed its stack: it ended without unwinding, so whatever its frames owned
+    /// (sockets, locks, counts) was never released.
+    StackOverflow,
+    /// It panicked; the panic message.
+    Panicked(String),
+}
+
+impl CoHandle {
+    /// Whether the coroutine has ended (however it ended).
+    pub(crate) fn is_done(&self) -> bool {
+        self.0.is_done()
+    }
+
+    /// Raises `may`'s cancel panic in the coroutine at its next yield point; its stack then
+    /// unwinds. Cancelling a coroutine that already ended does nothing.
+    pub(crate) fn cancel(&self) {
+        // SAFETY: `Coroutine::cancel` is unsafe because the coroutine's stack is unwound from
+        // its next yield point, dropping everything it holds. Every coroutine here was started
+        // by `spawn_raw`, whose contract requires destructors that release what they hold
+        // without parking on `may`'s primitives (greenlight's own release without parking, see
+        // `wait.rs`), so the unwinding cannot abort. On an ended coroutine it only sets a flag
+        // nobody reads.
+        unsafe { self.0.coroutine().cancel() };
+    }
+
+    /// Waits for the coroutine to end and says how it ended. Parks a coroutine caller; blocks
+    /// a thread caller.
+    pub(crate) fn join(self) -> CoExit {
+        match self.0.join() {
+            Ok(()) => CoExit::Returned,
+            Err(p) if is_cancel(&*p) => CoExit::Cancelled,
+            Err(p) if is_stack_overflow(&*p) => CoExit::StackOverflow,
+            Err(p) => CoExit::Panicked(panic_message(&*p)),
+        }
+    }
+}
+
+/// Whether a panic payload is `may`'s cancellation: a requested stop, not an error. Code
+/// that catches panics must let this one go on unwinding.
+pub(crate) fn is_cancel(payload: &(dyn Any + Send)) -> bool {
+    matches!(
+        payload.downcast_ref::<generator::Error>(),
+        Some(generator::Error::Cancel)
+    )
+}
+
+fn is_stack_overflow(payload: &(dyn Any + Send)) -> bool {
+    matches!(
+        payload.downcast_ref::<generator::Error>(),
+        Some(generator::Error::StackErr)
+    )
+}
+
+/// The message of a panic, for a log line or a [`JoinError`](super::JoinError): the string a
+/// `panic!` carried, or a phrase saying it carried something else.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Sleeps for `d`: parks a coroutine, blocks a thread. Unlike [`sleep`](super::sleep) it
+/// ignores any [`Timeout`](super::Timeout) in scope, for the runtime's own polling loops
+/// (a stop waiting for connections must wait its whole period).
+pub(crate) fn pause(d: Duration) {
+    may::coroutine::sleep(d);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, panic_any};
+
+    fn payload_of(f: impl FnOnce() + std::panic::UnwindSafe) -> Box<dyn Any + Send> {
+        catch_unwind(f).unwrap_err()
+    }
+
+    #[test]
+    fn panic_messages() {
+        assert_eq!(panic_message(&*payload_of(|| panic!("plain"))), "plain");
+        assert_eq!(panic_message(&*payload_of(|| panic!("n = {}", 3))), "n = 3");
+        assert_eq!(
+            panic_message(&*payload_of(|| panic_any(7u8))),
+            "panic with a non-string payload"
+        );
+        assert!(!is_cancel(&*payload_of(|| panic!("plain"))));
+        assert!(is_cancel(&*payload_of(|| panic_any(
+            generator::Error::Cancel
+        ))));
+    }
+
+    #[test]
+    fn join_classifies_the_end() {
+        let h = spawn_raw(Some("returns".into()), || {}).unwrap();
+        assert_eq!(h.join(), CoExit::Returned);
+        let h = spawn_raw(None, || std::panic::panic_any("boom")).unwrap();
+        assert_eq!(h.join(), CoExit::Panicked("boom".into()));
+        let h = spawn_raw(None, || loop {
+            pause(Duration::from_millis(1));
+        })
+        .unwrap();
+        assert!(!h.is_done());
+        h.cancel();
+        assert_eq!(h.join(), CoExit::Cancelled);
+    }
+}

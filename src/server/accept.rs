@@ -1,0 +1,186 @@
+//! The accept loop and the start of each connection's green thread.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use may::sync::Semphore;
+
+use super::conn::{Conn, ConnEntry};
+use super::shutdown::Registry;
+use crate::green::{is_cancel, panic_message, pause, spawn_raw, yield_now};
+use crate::net::{self, Addr, TlsConfig};
+
+/// A connection handler, as the server keeps it.
+pub(crate) type Handler = dyn Fn(Conn, Addr) + Send + Sync + 'static;
+
+/// How long the accept loop waits before retrying after running out of descriptors.
+const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the accept loop waits after an unexpected accept error.
+const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// What every connection accepted on one listener is served with.
+pub(crate) struct Acceptor {
+    pub(crate) listener: net::Acceptor,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) handler: Arc<Handler>,
+    pub(crate) tls: Option<TlsConfig>,
+    /// Connections accepted in a row before yielding.
+    pub(crate) max_accept: usize,
+}
+
+impl Acceptor {
+    /// Accepts and serves connections until the server stops.
+    pub(crate) fn run(self) {
+        let mut in_a_row = 0usize;
+        let mut out_of_fds = false;
+        loop {
+            if self.registry.is_stopping() {
+                return;
+            }
+            // Take a connection permit first: when the server is full, stop accepting and
+            // let the kernel's backlog hold new connections until one finishes.
+            let permit = self.registry.limit.as_ref().map(|s| {
+                s.wait();
+                Permit(s)
+            });
+            if self.registry.is_stopping() {
+                return;
+            }
+            let (stream, peer) = match self.listener.accept() {
+                Ok(c) => c,
+                Err(e) => {
+                    drop(permit);
+                    backoff(&e, &mut out_of_fds);
+                    continue;
+                }
+            };
+            // The permit travels into the connection's green thread as a count, released
+            // there.
+            std::mem::forget(permit);
+            if self.registry.is_stopping() {
+                // The stop path's wake-up connection, or a real client that got in as the
+                // listener was closing (or, on a listener shared with other worker
+                // processes, chose this one): serve it rather than drop it, then stop
+                // accepting. A wake-up connection closes without a request and costs
+                // nothing.
+                self.spawn_conn(stream, peer);
+                return;
+            }
+            if out_of_fds {
+                log::info!("accepting again");
+                out_of_fds = false;
+            }
+            self.spawn_conn(stream, peer);
+            in_a_row += 1;
+            if in_a_row >= self.max_accept {
+                in_a_row = 0;
+                yield_now();
+            }
+        }
+    }
+
+    /// Starts the green thread that serves one connection.
+    fn spawn_conn(&self, stream: net::Stream, peer: Addr) {
+        let entry = Arc::new(ConnEntry::new(&stream, &peer));
+        let id = self.registry.register(entry.clone());
+        let guard = Active(self.registry.clone());
+        let (registry, handler, tls) = (
+            self.registry.clone(),
+            self.handler.clone(),
+            self.tls.clone(),
+        );
+        let their_entry = entry.clone();
+        let r = spawn_raw(None, move || {
+            let _guard = guard;
+            serve(stream, peer, their_entry, registry, id, tls, &*handler)
+        });
+        match r {
+            Ok(h) => *entry.thread.lock().expect("entry lock") = Some(h),
+            Err(e) => {
+                // The closure (with the stream, the guard and the Conn-to-be) was dropped:
+                // only the registration is left to undo.
+                self.registry.deregister(id);
+                log::error!("cannot start a green thread for a connection: {e}");
+            }
+        }
+    }
+}
+
+/// Waits after an accept error when waiting helps: out of descriptors (logged once until
+/// accepting works again), or an unexpected error.
+fn backoff(e: &std::io::Error, out_of_fds: &mut bool) {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+            if !*out_of_fds {
+                log::error!(
+                    "accept failed: {e}; pausing accepts and retrying every {} ms",
+                    EMFILE_BACKOFF.as_millis()
+                );
+                *out_of_fds = true;
+            }
+            pause(EMFILE_BACKOFF);
+        }
+        // The peer gave up before we accepted: nothing to do.
+        Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR | libc::EPERM) => {}
+        _ => {
+            log::error!("accept failed: {e}");
+            pause(ERROR_BACKOFF);
+        }
+    }
+}
+
+/// The body of a connection's green thread: TLS wrapping, then the handler. A panic in the
+/// handler is logged and ends only this connection; a cancellation keeps unwinding.
+fn serve(
+    stream: net::Stream,
+    peer: Addr,
+    entry: Arc<ConnEntry>,
+    registry: Arc<Registry>,
+    id: u64,
+    tls: Option<TlsConfig>,
+    handler: &Handler,
+) {
+    let stream = match tls {
+        // No I/O yet: the handshake runs on the handler's first read or write.
+        Some(tls) => match tls.wrap(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                registry.deregister(id);
+                log::error!("cannot start TLS for {peer}: {e}");
+                return;
+            }
+        },
+        None => stream,
+    };
+    let me = entry.clone();
+    let conn = Conn::new(stream, entry, registry, id);
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(conn, peer))) {
+        if is_cancel(&*p) {
+            resume_unwind(p);
+        }
+        log::error!(
+            "connection handler for {} panicked: {}",
+            me.peer,
+            panic_message(&*p)
+        );
+    }
+}
+
+/// Gives back a connection permit when dropped.
+struct Permit<'a>(&'a Semphore);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.post();
+    }
+}
+
+/// Counts the connection out (and gives back its permit) however its green thread ends.
+struct Active(Arc<Registry>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
