@@ -215,7 +215,11 @@ impl<A: App> WsgiServer<A> {
         };
         let state = Arc::new(State {
             app: self.app,
-            limits: c.limits(),
+            limits: Limits {
+                request_line: c.request_line_limit(),
+                fields: c.request_fields_limit(),
+                field_size: c.field_size_limit(),
+            },
             keep_alive: opt(c.keep_alive),
             header_timeout: opt(c.header_timeout),
             body_timeout: opt(c.body_timeout),
