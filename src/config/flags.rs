@@ -211,8 +211,8 @@ pub(super) static FLAGS: &[Flag] = &[
         "workers",
         "INT",
         Group::Workers,
-        "Worker processes. With more than 1, a master process starts them, restarts any \
-         that exits, and handles gunicorn's signals",
+        "Worker processes. With more than 1, a master process starts them, replaces any \
+         that dies, and handles gunicorn's signals",
         |c, a| a.usize(1, usize::MAX).map(|n| c.workers = n),
     )
     .short('w')

@@ -2,7 +2,7 @@
 //! an IP address, a CIDR network, or `*`.
 //!
 //! The one parser of such entries: the flag parser validates with it, and
-//! [`crate::net::AllowList`] builds its matcher from what it returns.
+//! `net::AllowList` builds its matcher from what it returns.
 
 use std::net::IpAddr;
 

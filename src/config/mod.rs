@@ -42,7 +42,7 @@
 //! setter, default shown in the help, and environment variable. `values.rs` reads the
 //! kinds of values, `parse.rs` walks the command line, the environment and
 //! `GUNICORN_CMD_ARGS`, `help.rs` writes `--help`, and `ip.rs` parses the entries of the
-//! IP allowlists (for this parser and for [`crate::net::AllowList`]).
+//! IP allowlists (for this parser and for `net::AllowList`).
 //!
 //! This module is the bottom layer: it imports nothing of greenlight but [`crate::error`].
 //! The layers above build their own options from a [`Config`]'s plain fields.
