@@ -16,7 +16,8 @@
 //!
 //! 1. gunicorn's defaults ([`Config::default`]);
 //! 2. the environment: `PORT` (default bind `0.0.0.0:$PORT`), `WEB_CONCURRENCY` (default
-//!    workers), `FORWARDED_ALLOW_IPS` (default `--forwarded-allow-ips`);
+//!    workers), `FORWARDED_ALLOW_IPS` (default `--forwarded-allow-ips`), each read without
+//!    the whitespace around it;
 //! 3. `GUNICORN_CMD_ARGS`: flags, split into words as Python's `shlex.split` does (as
 //!    gunicorn does): single and double quotes group words, a backslash escapes;
 //! 4. the command line.
@@ -58,7 +59,7 @@ mod parse;
 mod testing;
 mod values;
 
-/// Most bytes `--limit-request-line` allows (also what `0` means): gunicorn's cap.
+/// Most bytes `--limit-request-line` allows.
 pub const MAX_REQUEST_LINE: usize = 65536;
 
 /// What `--limit-request-line 0` means: gunicorn's cap, 8190 bytes.
@@ -92,7 +93,7 @@ pub struct Config {
     pub workers: usize,
     /// `--threads`: may worker threads per process; 0 means one per core.
     pub threads: usize,
-    /// `--stack-size`: green-thread stack size in bytes.
+    /// `--stack-size`: green-thread stack size in bytes. Default [`DEFAULT_STACK_SIZE`].
     pub stack_size: usize,
     /// `--backlog`: the listen queue. Default 2048.
     pub backlog: u32,
