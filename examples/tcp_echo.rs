@@ -31,7 +31,7 @@ fn echo(mut conn: Conn, peer: Addr) {
 
 fn main() {
     let config = Config::from_args();
-    if let Err(e) = greenlight::logging::init(&config) {
+    if let Err(e) = greenlight::logging::init(&config.error_logfile, config.log_level) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod middleware;
 pub mod net;
 pub mod server;
+mod time;
 pub mod wsgi;
 
 pub use config::Config;

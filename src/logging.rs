@@ -9,8 +9,8 @@
 //!   catches up it writes `N log lines dropped: writer too slow` into the same sink.
 //!   Memory stays bounded.
 //! - [`init`] installs a [`log`] facade logger writing gunicorn-style error-log lines
-//!   (`[2026-11-23 19:36:00 +0000] [PID] [INFO] message`, UTC) to `--error-logfile` at
-//!   `--log-level`, unless the program installed its own logger first (env_logger,
+//!   (`[2026-11-23 19:36:00 +0000] [PID] [INFO] message`, UTC) to a file or stderr at a
+//!   level (gunicorn's `--error-logfile` and `--log-level`), unless the program installed its own logger first (env_logger,
 //!   tracing's, ...), which is then kept.
 //! - [`flush`] waits until everything queued so far is written (for shutdown and tests).
 //! - [`reopen_all`] reopens every file sink, for log rotation (`SIGUSR1`).
@@ -36,8 +36,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
-
-use crate::Config;
 
 /// How many lines a sink queues before it starts dropping them.
 pub const DEFAULT_CAPACITY: usize = 64 * 1024;
@@ -88,9 +86,10 @@ impl Target {
     }
 }
 
-/// State shared by the handles of one sink. Its writer thread holds only `dropped`, so
-/// when the last handle goes the channel disconnects and the writer drains and exits.
-struct Shared {
+/// The sending end of one sink's queue, shared by the sink's handles. Its writer thread
+/// holds only `dropped`, so when the last handle goes the channel disconnects and the
+/// writer drains and exits.
+struct SinkQueue {
     tx: Sender<Msg>,
     dropped: Arc<AtomicU64>,
     name: String,
@@ -98,9 +97,9 @@ struct Shared {
 }
 
 /// Every live sink, for [`flush`] and [`reopen_all`].
-static REGISTRY: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+static REGISTRY: Mutex<Vec<Weak<SinkQueue>>> = Mutex::new(Vec::new());
 
-fn live_sinks() -> Vec<Arc<Shared>> {
+fn live_sinks() -> Vec<Arc<SinkQueue>> {
     let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     registry.iter().filter_map(Weak::upgrade).collect()
 }
@@ -112,7 +111,7 @@ fn live_sinks() -> Vec<Arc<Shared>> {
 /// [`LogSink::flush`] or [`flush`] before the process exits so that nothing queued is lost.
 #[derive(Clone)]
 pub struct LogSink {
-    shared: Arc<Shared>,
+    shared: Arc<SinkQueue>,
 }
 
 impl fmt::Debug for LogSink {
@@ -230,7 +229,7 @@ impl LogSink {
                 }
                 writer.run(rx)
             })?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(SinkQueue {
             tx,
             dropped,
             name,
@@ -420,20 +419,11 @@ impl UtcTime {
     /// assert_eq!(t.to_string(), "2023-11-14 22:13:20");
     /// ```
     pub fn from_unix(secs: u64) -> UtcTime {
-        let days = (secs / 86_400) as i64;
         let rem = (secs % 86_400) as u32;
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = crate::time::civil_from_days(secs / 86_400);
         UtcTime {
-            year,
+            // At most 584 billion years: u64 seconds cannot reach past i64 years.
+            year: year as i64,
             month,
             day,
             hour: rem / 3600,
@@ -510,9 +500,10 @@ impl log::Log for ErrorLogger {
 
 static LOGGER: OnceLock<ErrorLogger> = OnceLock::new();
 
-/// Installs the error log: a [`log`] facade logger writing to `config.error_logfile`
-/// (`-` = stderr) at `config.log_level`, in gunicorn's format
-/// (`[2026-11-23 19:36:00 +0000] [PID] [INFO] message`, UTC).
+/// Installs the error log: a [`log`] facade logger writing to `error_logfile` (`-` =
+/// stderr, anything else a file appended to) at `level`, in gunicorn's format
+/// (`[2026-11-23 19:36:00 +0000] [PID] [INFO] message`, UTC). These are gunicorn's
+/// `--error-logfile` and `--log-level`.
 ///
 /// Logging then only formats the line and queues it (see [`LogSink::write_line`]), so it
 /// is fine from green threads.
@@ -524,22 +515,31 @@ static LOGGER: OnceLock<ErrorLogger> = OnceLock::new();
 /// # Errors
 ///
 /// When the error log file cannot be opened.
-pub fn init(config: &Config) -> io::Result<()> {
+///
+/// # Examples
+///
+/// ```
+/// greenlight::logging::init("-", log::LevelFilter::Info)?;
+/// log::info!("Listening at: http://127.0.0.1:8000");
+/// greenlight::logging::flush();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn init(error_logfile: &str, level: log::LevelFilter) -> io::Result<()> {
     if LOGGER.get().is_some() {
         return Ok(());
     }
-    let mut sink = Some(LogSink::for_errors(&config.error_logfile)?);
+    let mut sink = Some(LogSink::for_errors(error_logfile)?);
     let mut ours = false;
     let logger = LOGGER.get_or_init(|| {
         ours = true;
         ErrorLogger {
             sink: sink.take().expect("initialised once"),
-            level: config.log_level,
+            level,
             pid: std::process::id(),
         }
     });
     if ours && log::set_logger(logger).is_ok() {
-        log::set_max_level(config.log_level);
+        log::set_max_level(level);
     }
     Ok(())
 }
@@ -737,13 +737,8 @@ mod tests {
     #[test]
     fn init_installs_or_keeps_a_logger() {
         let path = temp_path("init");
-        let config = Config {
-            error_logfile: path.to_str().unwrap().to_owned(),
-            log_level: log::LevelFilter::Warn,
-            ..Config::default()
-        };
-        init(&config).unwrap();
-        init(&Config::default()).unwrap(); // a second call keeps the first
+        init(path.to_str().unwrap(), log::LevelFilter::Warn).unwrap();
+        init("-", log::LevelFilter::Info).unwrap(); // a second call keeps the first
         let installed = std::ptr::addr_eq(
             log::logger() as *const dyn log::Log,
             LOGGER.get().unwrap() as *const ErrorLogger,

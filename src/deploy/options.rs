@@ -2,7 +2,7 @@
 //! each layer: the runtime, [`StreamServer`](crate::server::StreamServer), TLS and
 //! [`WsgiServer`](crate::wsgi::WsgiServer).
 
-use crate::config::{Config, DEFAULT_FIELD_SIZE, MAX_REQUEST_FIELDS, ZERO_REQUEST_LINE};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::green::RuntimeConfig;
 use crate::http::request::Limits;
@@ -51,18 +51,21 @@ impl From<&Config> for Limits {
     /// assert_eq!((limits.request_line, limits.fields, limits.field_size), (8190, 100, 8190));
     /// ```
     fn from(c: &Config) -> Self {
-        let or_max = |v: usize, max: usize| if v == 0 { max } else { v };
         Limits {
-            request_line: or_max(c.limit_request_line, ZERO_REQUEST_LINE),
-            fields: or_max(c.limit_request_fields, MAX_REQUEST_FIELDS),
-            field_size: or_max(c.limit_request_field_size, DEFAULT_FIELD_SIZE),
+            request_line: c.request_line_limit(),
+            fields: c.request_fields_limit(),
+            field_size: c.field_size_limit(),
         }
     }
 }
 
-/// TLS from `--certfile`, `--keyfile` and `--ca-certs`, if configured.
+/// TLS from `--certfile`, `--keyfile` and `--ca-certs`, if configured (the rules for
+/// which combinations are valid live in [`Config::tls_files`]).
 pub(crate) fn tls(c: &Config) -> Result<Option<TlsConfig>> {
-    TlsConfig::from_config(c)
+    match c.tls_files()? {
+        Some(f) => TlsConfig::from_pem_files(&f.certfile, &f.keyfile, f.ca_certs.as_deref()).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// An allow list from a flag's entries. The flag parser has validated each entry; a list

@@ -35,7 +35,7 @@ pub fn run<A: App>(app: A) -> ! {
         }
         std::process::exit(2);
     }
-    if let Err(e) = crate::logging::init(&config) {
+    if let Err(e) = crate::logging::init(&config.error_logfile, config.log_level) {
         eprintln!("error: cannot open the error log: {e}");
         std::process::exit(2);
     }

@@ -78,3 +78,14 @@ pub fn ensure_configured() {
         configure(RuntimeConfig::default());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_default_is_the_runtime_default() {
+        assert_eq!(DEFAULT_STACK_SIZE, crate::config::DEFAULT_STACK_SIZE);
+        assert_eq!(crate::Config::default().stack_size, DEFAULT_STACK_SIZE);
+    }
+}

@@ -1177,4 +1177,15 @@ mod tests {
         let per = t.elapsed() / n;
         eprintln!("{} bytes, 5 headers: {per:?} per parse", buf.len());
     }
+
+    #[test]
+    fn config_defaults_are_the_parser_defaults() {
+        let c = crate::Config::default();
+        let from_config = Limits {
+            request_line: c.request_line_limit(),
+            fields: c.request_fields_limit(),
+            field_size: c.field_size_limit(),
+        };
+        assert_eq!(from_config, Limits::default());
+    }
 }

@@ -4,38 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-/// One entry: an address and a prefix length (32 or 128 for a single address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Net {
-    V4(u32, u8),
-    V6(u128, u8),
-}
-
-impl Net {
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (*self, ip) {
-            (Net::V4(net, len), IpAddr::V4(a)) => masked32(u32::from(a), len) == net,
-            (Net::V6(net, len), IpAddr::V6(a)) => masked128(u128::from(a), len) == net,
-            _ => false,
-        }
-    }
-}
-
-fn masked32(a: u32, len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        a & (u32::MAX << (32 - u32::from(len)))
-    }
-}
-
-fn masked128(a: u128, len: u8) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        a & (u128::MAX << (128 - u32::from(len)))
-    }
-}
+use crate::config::ip::{IpEntry, IpNet};
 
 /// A set of trusted peers: IP addresses, CIDR networks (`10.0.0.0/8`, `fd00::/8`), or `*`
 /// for every peer.
@@ -58,7 +27,7 @@ fn masked128(a: u128, len: u8) -> u128 {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     any: bool,
-    nets: Vec<Net>,
+    nets: Vec<IpNet>,
 }
 
 /// An allowlist entry that is not an IP address, a CIDR network or `*`.
@@ -112,13 +81,15 @@ impl AllowList {
             if e.is_empty() {
                 continue;
             }
-            if e == "*" {
-                list.any = true;
-                continue;
+            match IpEntry::parse(e) {
+                Some(IpEntry::Any) => list.any = true,
+                Some(IpEntry::Net(net)) => list.nets.push(net),
+                None => {
+                    return Err(AllowListError {
+                        entry: e.to_owned(),
+                    })
+                }
             }
-            list.nets.push(parse_net(e).ok_or_else(|| AllowListError {
-                entry: e.to_owned(),
-            })?);
         }
         Ok(list)
     }
@@ -155,38 +126,6 @@ pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
             None => ip,
         },
         v4 => v4,
-    }
-}
-
-fn parse_net(e: &str) -> Option<Net> {
-    let (addr, prefix) = match e.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (e, None),
-    };
-    let prefix = match prefix {
-        None => None,
-        // `u8::from_str` accepts a leading `+`; a prefix is digits only.
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse().ok()?),
-        Some(_) => return None,
-    };
-    match addr.parse::<IpAddr>().ok()? {
-        IpAddr::V4(a) => {
-            let len = prefix.unwrap_or(32);
-            (len <= 32).then(|| Net::V4(masked32(u32::from(a), len), len))
-        }
-        IpAddr::V6(a) => {
-            let len = prefix.unwrap_or(128);
-            if len > 128 {
-                return None;
-            }
-            // `::ffff:10.0.0.0/104` means the IPv4 network `10.0.0.0/8`: peers are compared
-            // in their canonical (IPv4) form.
-            if let (Some(v4), true) = (a.to_ipv4_mapped(), len >= 96) {
-                let len = len - 96;
-                return Some(Net::V4(masked32(u32::from(v4), len), len));
-            }
-            Some(Net::V6(masked128(u128::from(a), len), len))
-        }
     }
 }
 
