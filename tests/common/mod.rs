@@ -1,11 +1,29 @@
-//! Runs the crate's example binaries as real processes for tests.
+//! Shared test support: the crate's example binaries as real processes, an HTTP client
+//! ([`http`]), and waiting on conditions instead of sleeping.
 #![allow(dead_code)]
+
+pub mod http;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Polls `cond` every few milliseconds until it holds or `secs` seconds pass; returns
+/// whether it held. For conditions nothing signals (a process exit, a counter, a file).
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// The path of an example binary built by `cargo test` (target/<profile>/examples/NAME).
 pub fn example(name: &str) -> PathBuf {
@@ -35,17 +53,35 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    /// Waits for a stderr line containing `needle`, for up to `secs` seconds.
+    /// Waits for a stderr line containing `needle`, for up to `secs` seconds; the lines
+    /// before it are consumed.
     pub fn wait_line(&self, needle: &str, secs: u64) -> Option<String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        self.wait_line_where(|l| l.contains(needle), secs)
+    }
+
+    /// Waits for a stderr line for which `pred` holds, for up to `secs` seconds; the lines
+    /// before it are consumed.
+    pub fn wait_line_where(&self, mut pred: impl FnMut(&str) -> bool, secs: u64) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return Some(l),
+                Ok(l) if pred(&l) => return Some(l),
                 Ok(_) => {}
                 Err(_) => return None,
             }
         }
         None
+    }
+
+    /// Waits up to `secs` seconds for the process to exit; panics if it does not.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let mut status = None;
+        let exited = wait_until(secs, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(exited, "the process did not exit in {secs} s");
+        status.unwrap()
     }
 
     /// Sends a signal.
