@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -132,8 +132,9 @@ fn sighup_under_load_loses_no_request() {
     let (mut p, port, old) = master(&["-w", "2"]);
     let (busy_tx, busy) = mpsc::channel();
     let done = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
     let client = {
-        let done = done.clone();
+        let (done, served) = (done.clone(), served.clone());
         std::thread::spawn(move || {
             let (mut ok, mut failed) = (0, 0);
             while !done.load(Ordering::SeqCst) {
@@ -141,6 +142,7 @@ fn sighup_under_load_loses_no_request() {
                     Some(_) => ok += 1,
                     None => failed += 1,
                 }
+                served.store(ok, Ordering::SeqCst);
                 if ok == 20 {
                     let _ = busy_tx.send(());
                 }
@@ -169,11 +171,13 @@ fn sighup_under_load_loses_no_request() {
         }
     }
     assert!(new.iter().all(|n| !old.contains(n)));
-    // A little more load on the new generation alone.
+    // More load on the new generation alone, for a while and a number of requests.
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(300) {
         assert!(get(port, "/").is_some());
     }
+    let after = served.load(Ordering::SeqCst);
+    common::wait_until(20, || served.load(Ordering::SeqCst) > after.max(50) + 10);
     done.store(true, Ordering::SeqCst);
     let (ok, failed) = client.join().unwrap();
     assert_eq!(

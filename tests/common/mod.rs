@@ -84,8 +84,39 @@ impl Proc {
         status.unwrap()
     }
 
-    /// Sends a signal.
+    /// Whether the process has a handler for signal number `sig` (Linux's
+    /// /proc/PID/status, `SigCgt`).
+    pub fn catches(&self, sig: u32) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        status.ok().is_some_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+        })
+    }
+
+    /// Sends a signal. One the process is expected to handle is sent only once it does:
+    /// a server logs "Listening at" before its handlers are in place, and the default
+    /// action of TERM or HUP is to die.
     pub fn signal(&self, sig: &str) {
+        let handled = [
+            ("HUP", 1),
+            ("INT", 2),
+            ("QUIT", 3),
+            ("USR1", 10),
+            ("USR2", 12),
+            ("TERM", 15),
+            ("TTIN", 21),
+            ("TTOU", 22),
+            ("WINCH", 28),
+        ];
+        if let Some(&(_, n)) = handled.iter().find(|(name, _)| *name == sig) {
+            assert!(
+                wait_until(10, || self.catches(n)),
+                "the process does not handle SIG{sig}"
+            );
+        }
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
