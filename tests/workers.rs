@@ -211,15 +211,20 @@ fn pid_in(line: &str) -> i32 {
 #[test]
 fn sigterm_lets_a_slow_request_finish() {
     let (mut p, port, _) = master(&["-w", "2", "--graceful-timeout", "10"]);
-    let slow = std::thread::spawn(move || get(port, "/sleep?ms=800"));
-    // Nothing outside the worker tells that the request has started (the example logs
-    // nothing then): give it 200 ms of its 800.
-    std::thread::sleep(Duration::from_millis(200));
+    let mut slow = common::http::connect(port);
+    let me = slow.get_ref().local_addr().unwrap().port();
+    slow.send(b"GET /sleep?ms=800 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    // A worker has taken the connection, whose request is already in its buffer.
+    assert!(
+        common::wait_until(10, || common::accepted(port, me)),
+        "no worker accepted the connection"
+    );
     p.signal("TERM");
-    let body = slow
-        .join()
-        .unwrap()
+    let r = slow
+        .read_response()
         .expect("the in-flight request finished");
+    assert_eq!(r.status, 200);
+    let body = r.text();
     assert!(body.starts_with("slept 800 ms"), "{body}");
     assert!(wait_exit(&mut p, 20).success());
 }

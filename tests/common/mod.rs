@@ -38,6 +38,24 @@ pub fn example(name: &str) -> PathBuf {
     p
 }
 
+/// Whether the TCP connection from local port `client` to port `server` has been
+/// accepted by some process (Linux's /proc/net/tcp: a connection still in the listen
+/// backlog has no inode yet).
+pub fn accepted(server: u16, client: u16) -> bool {
+    let port = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        text.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 9 && port(f[1]) == Some(server) && port(f[2]) == Some(client) && f[9] != "0"
+        })
+    })
+}
+
 /// A running example, killed when dropped.
 pub struct Proc {
     pub child: Child,
