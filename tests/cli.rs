@@ -4,15 +4,15 @@ mod common;
 
 use std::io::{Read, Write};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use common::http::{connect, Client};
 use common::{example, run, start};
 
 #[test]
 fn tcp_echo_echoes_and_a_second_one_on_the_same_port_fails() {
     let p = start("tcp_echo", &["--bind", "127.0.0.1:0"]);
     let port = p.port.unwrap();
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut c = connect(port);
     c.write_all(b"ping").unwrap();
     let mut got = [0u8; 4];
     c.read_exact(&mut got).unwrap();
@@ -42,20 +42,13 @@ fn tcp_echo_on_a_unix_socket_stops_on_sigterm_and_removes_the_file() {
             "5",
         ],
     );
-    let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut c = Client::unix(&path).unwrap();
     c.write_all(b"unix").unwrap();
     let mut got = [0u8; 4];
     c.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"unix");
-    let t = Instant::now();
     p.signal("TERM");
-    let status = loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t.elapsed() < Duration::from_secs(8), "did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = p.wait_exit(20);
     assert!(status.success(), "exit status {status:?}");
     assert!(!path.exists(), "the socket file is removed on stop");
     drop(c);
@@ -66,15 +59,16 @@ fn tcp_echo_on_a_unix_socket_stops_on_sigterm_and_removes_the_file() {
 fn sigterm_lets_an_in_flight_request_finish() {
     let mut p = start("sleep", &["-b", "127.0.0.1:0", "--graceful-timeout", "10"]);
     let port = p.port.unwrap();
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.write_all(b"GET /?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    let mut c = connect(port);
+    c.send(b"GET /?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n");
+    // A request sent after ours has been answered: ours was accepted first, and its
+    // handler has had all that time to start (the example logs nothing when it does).
+    assert_eq!(common::http::get(port, "/?ms=0").unwrap().status, 200);
     p.signal("TERM");
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
-    assert!(out.ends_with("slept 500 ms\n"), "{out}");
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "slept 500 ms\n");
+    assert!(c.is_closed(), "the stopping server closes the connection");
     let status = p.child.wait().unwrap();
     assert!(status.success());
 }

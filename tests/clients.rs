@@ -4,6 +4,7 @@ mod common;
 
 use std::process::Command;
 
+use common::http::connect;
 use common::{run, start};
 
 fn url(port: u16, path: &str) -> String {
@@ -137,7 +138,9 @@ rest = r.read()
 t_all = time.time() - t0
 assert first == b"chunk 1 of 4\n", first
 assert rest.count(b"\n") == 3, rest
-assert t_first < 0.25, f"first chunk after {t_first:.3f}s: not streamed"
+# Streamed: the first chunk came well before the rest, which took its three 300 ms
+# pauses after it (a buffered body would come all at once).
+assert t_all - t_first >= 0.55, f"first chunk after {t_first:.3f}s of {t_all:.3f}s: not streamed"
 assert t_all >= 0.85, f"whole body after {t_all:.3f}s"
 print("ok")
 "#;
@@ -160,27 +163,22 @@ fn python_http_client_streamed_download() {
 
 #[test]
 fn sleeping_handlers_run_concurrently() {
-    // The gevent demo: 200 requests of 200 ms each finish in about 200 ms, not 40 s.
-    use std::io::{Read, Write};
+    // The gevent demo: 200 requests of 200 ms each finish together in about 200 ms, not
+    // one after another in 40 s (the bound leaves room for a loaded machine).
     let p = start("sleep", &["-b", "127.0.0.1:0"]);
     let port = p.port.unwrap();
     let t = std::time::Instant::now();
     let mut conns: Vec<_> = (0..200)
         .map(|_| {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"GET /?ms=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            s
+            let mut c = connect(port);
+            c.send(b"GET /?ms=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            c
         })
         .collect();
-    for s in &mut conns {
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        assert!(out.ends_with("slept 200 ms\n"), "{out}");
+    for c in &mut conns {
+        let r = c.read_response().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "slept 200 ms\n"));
     }
     let took = t.elapsed();
-    assert!(
-        took < std::time::Duration::from_millis(1500),
-        "took {took:?}"
-    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
 }

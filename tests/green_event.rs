@@ -19,6 +19,8 @@ fn set_wakes_every_waiter() {
         let ev = ev.clone();
         std::thread::spawn(move || ev.wait_timeout(Duration::from_secs(2)))
     };
+    // Not a synchronisation: only a chance for the waiters to block before the set (the
+    // assertions hold either way).
     greenlight::sleep(10 * MS).unwrap();
     assert!(greenlets.iter().all(|g| !g.is_ready()));
     ev.set();

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use greenlight::event::Event;
 use greenlight::lock::{BoundedSemaphore, Semaphore};
 
 const MS: Duration = Duration::from_millis(1);
@@ -34,11 +35,14 @@ fn semaphore_limits_concurrency() {
 fn killed_holder_gives_its_permit_back() {
     let sem = Semaphore::new(1);
     let s = sem.clone();
+    let holding = Event::new();
+    let h = holding.clone();
     let holder = greenlight::spawn(move || {
         let _permit = s.acquire().unwrap();
+        h.set();
         greenlight::sleep(Duration::from_secs(10)).unwrap();
     });
-    greenlight::sleep(10 * MS).unwrap();
+    holding.wait_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(sem.available(), 0);
     let s = sem.clone();
     let waiter = greenlight::spawn(move || s.acquire_timeout(Duration::from_secs(2)).map(|_| ()));
@@ -53,7 +57,9 @@ fn killed_waiter_does_not_swallow_a_permit() {
     let s = sem.clone();
     let doomed = greenlight::spawn(move || s.acquire().map(|_| ()));
     let s = sem.clone();
-    let patient = greenlight::spawn(move || s.acquire_timeout(Duration::from_secs(2)).map(|_| ()));
+    let patient = greenlight::spawn(move || s.acquire_timeout(Duration::from_secs(10)).map(|_| ()));
+    // Not a synchronisation: only a chance for `doomed` to block before it is killed (the
+    // assertions hold either way).
     greenlight::sleep(10 * MS).unwrap();
     doomed.kill();
     let _ = doomed.join();

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use greenlight::event::Event;
 use greenlight::green::JoinError;
 use greenlight::pool::{Group, Pool};
 
@@ -58,13 +59,16 @@ fn killed_greenlet_runs_its_guards_and_frees_its_slot() {
     let pool = Pool::new(2);
     let dropped = Arc::new(AtomicBool::new(false));
     let d = dropped.clone();
+    let guarded = Event::new();
+    let gd = guarded.clone();
     let g = pool
         .spawn(move || {
             let _guard = SetOnDrop(d);
+            gd.set();
             greenlight::sleep(Duration::from_secs(10)).unwrap();
         })
         .unwrap();
-    greenlight::sleep(10 * MS).unwrap();
+    guarded.wait_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(pool.free_count(), 1);
     g.kill();
     assert_eq!(g.join(), Err(JoinError::Killed));
@@ -96,7 +100,9 @@ fn pool_kill_and_wait_available() {
     }
     assert!(pool.wait_available(Some(20 * MS)).is_err());
     let p = pool.clone();
-    let waiter = greenlight::spawn(move || p.wait_available(Some(Duration::from_secs(2))));
+    let waiter = greenlight::spawn(move || p.wait_available(Some(Duration::from_secs(10))));
+    // Not a synchronisation: only a chance for the waiter to block before the kill (the
+    // assertions hold either way).
     greenlight::sleep(10 * MS).unwrap();
     pool.kill(Some(Duration::from_secs(2))).unwrap();
     assert_eq!(waiter.join(), Ok(Ok(())));
@@ -106,18 +112,25 @@ fn pool_kill_and_wait_available() {
 #[test]
 fn map_keeps_order_and_runs_concurrently() {
     let pool = Pool::new(10);
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (r, p) = (running.clone(), peak.clone());
     let start = Instant::now();
     let out = pool
         .map(
-            |i: u64| {
+            move |i: u64| {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
                 greenlight::sleep(Duration::from_millis(30 - i)).unwrap();
+                r.fetch_sub(1, Ordering::SeqCst);
                 i * 10
             },
             0..20,
         )
         .unwrap();
     assert_eq!(out, (0..20).map(|i| i * 10).collect::<Vec<_>>());
-    assert!(start.elapsed() < 500 * MS);
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((2..=10).contains(&peak), "{peak} at once");
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -144,11 +157,11 @@ fn imap_unordered_yields_in_completion_order() {
                 greenlight::sleep(Duration::from_millis(ms)).unwrap();
                 ms
             },
-            vec![80, 10, 50, 30, 1],
+            vec![240, 30, 150, 90, 3],
         )
         .map(Result::unwrap)
         .collect();
-    assert_eq!(got, vec![1, 10, 30, 50, 80]);
+    assert_eq!(got, vec![3, 30, 90, 150, 240]);
     assert_eq!(pool.free_count(), 5);
 }
 

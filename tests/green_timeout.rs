@@ -11,10 +11,14 @@ use greenlight::{with_timeout, Timeout};
 
 const MS: Duration = Duration::from_millis(1);
 
-/// A 50 ms timeout must fire between 45 and 150 ms (loaded 2-core CI boxes).
+/// A 50 ms timeout must fire no sooner than 45 ms, and well before the 5 s the calls
+/// would otherwise block (with room for a loaded 2-core CI machine).
 fn assert_fired_on_time(start: Instant) {
     let took = start.elapsed();
-    assert!(took >= 45 * MS && took < 150 * MS, "fired after {took:?}");
+    assert!(
+        took >= 45 * MS && took < Duration::from_secs(1),
+        "fired after {took:?}"
+    );
 }
 
 fn every_primitive_times_out() {
@@ -72,7 +76,8 @@ fn guard_bounds_everything_in_scope() {
     let g = greenlight::spawn(|| greenlight::sleep(Duration::from_secs(5)));
     assert!(g.wait().is_err());
     g.kill();
-    assert!(start.elapsed() < 20 * MS);
+    // At once, not after a wait.
+    assert!(start.elapsed() < Duration::from_secs(1));
 }
 
 #[test]
@@ -148,7 +153,7 @@ fn join_under_a_guard_reports_timeout() {
         // ...a slow one fails at the deadline, and the handle stays usable.
         assert_eq!(g.wait(), Err(TimeoutError));
     }
-    assert!(start.elapsed() < 150 * MS);
+    assert!(start.elapsed() < Duration::from_secs(1));
     g.kill();
     assert_eq!(g.join(), Err(JoinError::Killed));
 }

@@ -5,21 +5,23 @@
 //! Needs `nginx` (Debian's package, installed by CI) and the example binaries (plain
 //! `cargo test` builds them). Missing either is a failure, never a silent skip.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
+use common::http::{Client, Request, Response, TIMEOUT};
+use common::{start, wait_until, Proc};
 use socket2::{Domain, Socket, Type};
 
-/// How long anything may take to start.
-const START: Duration = Duration::from_secs(15);
+/// How long nginx may take to start, in seconds.
+const START: u64 = 15;
 
-/// Kills the processes it holds, and removes the scratch directory, when dropped (also
+/// Stops the processes it holds, and removes the scratch directory, when dropped (also
 /// when an assertion fails).
 struct Guard {
+    apps: Vec<Proc>,
     children: Vec<Child>,
     dir: PathBuf,
 }
@@ -30,6 +32,7 @@ impl Drop for Guard {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.apps.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -49,23 +52,6 @@ fn find_nginx() -> PathBuf {
     );
 }
 
-/// `target/<profile>/examples/proxy_fix`, next to this test's `deps/` directory.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("examples").join("proxy_fix");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the examples first (plain `cargo test` does, or \
-         `cargo build --examples`)",
-        bin.display()
-    );
-    bin
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -74,42 +60,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts the example on `bind` and waits for its `Listening at:` line; returns what
-/// follows it (`http://127.0.0.1:PORT` or `unix:PATH`).
-fn start_app(guard: &mut Guard, bind: &str) -> String {
-    let mut child = Command::new(example_binary())
-        .args(["--bind", bind])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting the proxy_fix example");
-    let stderr = child.stderr.take().unwrap();
-    guard.children.push(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                // Keep draining so the app never blocks on a full pipe.
-                continue;
-            }
-        }
-    });
-    let until = Instant::now() + START;
-    let mut seen = Vec::new();
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(rest) = line.split("Listening at: ").nth(1) {
-                    return rest.split(' ').next().unwrap().to_owned();
-                }
-                seen.push(line);
-            }
-            Err(_) => panic!("the example did not start on {bind}; it said: {seen:?}"),
-        }
-    }
+/// Starts the proxy_fix example on `bind` (waiting for its `Listening at:` line); returns
+/// its port for a TCP bind.
+fn start_app(guard: &mut Guard, bind: &str) -> Option<u16> {
+    let app = start("proxy_fix", &["--bind", bind]);
+    let port = app.port;
+    guard.apps.push(app);
+    port
 }
 
 const PROXY_HEADERS: &str = "
@@ -168,46 +125,42 @@ http {{
         .spawn()
         .expect("starting nginx");
     guard.children.push(child);
-    let until = Instant::now() + START;
     for port in [p1, p2] {
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > until {
-                let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-                panic!("nginx did not start listening on {port}; its error log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !wait_until(START, || TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            panic!("nginx did not start listening on {port}; its error log:\n{log}");
         }
     }
     (p1, p2)
 }
 
 /// Sends a GET with `headers` to `port` from the source address `from`, and returns the
-/// response (status line and JSON body).
-fn get(from: &str, port: u16, headers: &str) -> String {
+/// response, a 200 whose body is the app's JSON.
+fn get(from: &str, port: u16, headers: &str) -> Response {
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     let src: SocketAddr = format!("{from}:0").parse().unwrap();
     sock.bind(&src.into()).unwrap();
     let dst: SocketAddr = ([127, 0, 0, 1], port).into();
-    sock.connect_timeout(&dst.into(), Duration::from_secs(5))
-        .unwrap();
-    let mut s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let req = format!(
-        "GET /where?x=1 HTTP/1.1\r\nHost: app.example\r\n{headers}Connection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
+    sock.connect_timeout(&dst.into(), TIMEOUT).unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let mut req = Request::get("/where?x=1").header("Host", "app.example");
+    for (k, v) in headers.split("\r\n").filter_map(|l| l.split_once(": ")) {
+        req = req.header(k, v);
+    }
+    let r = Client::new(s).request(&req.close()).unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    r
 }
 
 /// The value of `key` in the example's JSON answer.
-fn field<'a>(resp: &'a str, key: &str) -> Option<&'a str> {
+fn field(resp: &Response, key: &str) -> Option<String> {
+    let text = resp.text();
     let needle = format!("\"{key}\":\"");
-    let start = resp.find(&needle)? + needle.len();
-    let len = resp[start..].find('"')?;
-    Some(&resp[start..start + len])
+    let start = text.find(&needle)? + needle.len();
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_owned())
 }
 
 fn scratch_dir() -> PathBuf {
@@ -220,12 +173,12 @@ fn scratch_dir() -> PathBuf {
 #[test]
 fn proxy_fix_behind_nginx() {
     let mut guard = Guard {
+        apps: Vec::new(),
         children: Vec::new(),
         dir: scratch_dir(),
     };
-    let app_url = start_app(&mut guard, "127.0.0.1:0");
-    assert!(app_url.starts_with("http://127.0.0.1:"), "{app_url}");
-    let app_port: u16 = app_url.rsplit(':').next().unwrap().parse().unwrap();
+    let app_port = start_app(&mut guard, "127.0.0.1:0").expect("a TCP port");
+    let app_url = format!("http://127.0.0.1:{app_port}");
     let sock = guard.dir.join("app.sock");
     start_app(&mut guard, &format!("unix:{}", sock.display()));
     let (tcp_port, unix_port) = start_nginx(&mut guard, &app_url, &sock);
@@ -235,17 +188,41 @@ fn proxy_fix_behind_nginx() {
     let client = "127.0.0.2";
     for (via, port, server_peer) in [("tcp", tcp_port, "127.0.0.1"), ("unix", unix_port, "")] {
         let r = get(client, port, "");
-        assert_eq!(field(&r, "REMOTE_ADDR"), Some(client), "{via}: {r}");
         assert_eq!(
-            field(&r, "proxy_fix.orig.REMOTE_ADDR"),
-            Some(server_peer),
-            "{via}: {r}"
+            field(&r, "REMOTE_ADDR").as_deref(),
+            Some(client),
+            "{via}: {r:?}"
         );
-        assert_eq!(field(&r, "HTTP_HOST"), Some("app.example"), "{via}: {r}");
-        assert_eq!(field(&r, "SERVER_NAME"), Some("app.example"), "{via}: {r}");
-        assert_eq!(field(&r, "wsgi.url_scheme"), Some("http"), "{via}: {r}");
-        assert_eq!(field(&r, "HTTP_X_REAL_IP"), Some(client), "{via}: {r}");
-        assert_eq!(field(&r, "PATH_INFO"), Some("/where"), "{via}: {r}");
+        assert_eq!(
+            field(&r, "proxy_fix.orig.REMOTE_ADDR").as_deref(),
+            Some(server_peer),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "HTTP_HOST").as_deref(),
+            Some("app.example"),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "SERVER_NAME").as_deref(),
+            Some("app.example"),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "wsgi.url_scheme").as_deref(),
+            Some("http"),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "HTTP_X_REAL_IP").as_deref(),
+            Some(client),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "PATH_INFO").as_deref(),
+            Some("/where"),
+            "{via}: {r:?}"
+        );
 
         // A client forging the headers: nginx appends to X-Forwarded-For and replaces
         // the others; only the entry nginx added counts.
@@ -253,13 +230,25 @@ fn proxy_fix_behind_nginx() {
                       X-Forwarded-Host: evil.example\r\nX-Real-IP: 6.6.6.6\r\n";
         let r = get(client, port, forged);
         assert_eq!(
-            field(&r, "HTTP_X_FORWARDED_FOR"),
+            field(&r, "HTTP_X_FORWARDED_FOR").as_deref(),
             Some("6.6.6.6, 127.0.0.2"),
-            "{via}: {r}"
+            "{via}: {r:?}"
         );
-        assert_eq!(field(&r, "REMOTE_ADDR"), Some(client), "{via}: {r}");
-        assert_eq!(field(&r, "HTTP_HOST"), Some("app.example"), "{via}: {r}");
-        assert_eq!(field(&r, "wsgi.url_scheme"), Some("http"), "{via}: {r}");
+        assert_eq!(
+            field(&r, "REMOTE_ADDR").as_deref(),
+            Some(client),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "HTTP_HOST").as_deref(),
+            Some("app.example"),
+            "{via}: {r:?}"
+        );
+        assert_eq!(
+            field(&r, "wsgi.url_scheme").as_deref(),
+            Some("http"),
+            "{via}: {r:?}"
+        );
     }
 
     // Straight to the app from a peer it does not trust (127.0.0.2 is not in the
@@ -269,7 +258,15 @@ fn proxy_fix_behind_nginx() {
         app_port,
         "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n",
     );
-    assert_eq!(field(&r, "REMOTE_ADDR"), Some(client), "{r}");
-    assert_eq!(field(&r, "wsgi.url_scheme"), Some("http"), "{r}");
-    assert_eq!(field(&r, "HTTP_HOST"), Some("app.example"), "{r}");
+    assert_eq!(field(&r, "REMOTE_ADDR").as_deref(), Some(client), "{r:?}");
+    assert_eq!(
+        field(&r, "wsgi.url_scheme").as_deref(),
+        Some("http"),
+        "{r:?}"
+    );
+    assert_eq!(
+        field(&r, "HTTP_HOST").as_deref(),
+        Some("app.example"),
+        "{r:?}"
+    );
 }

@@ -1,9 +1,11 @@
 //! The server behind a proxy, over real sockets: the PROXY protocol (`--proxy-protocol`,
 //! `--proxy-allow-ips`) and gunicorn's secure-scheme headers (`--forwarded-allow-ips`).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::time::Duration;
+
+use common::http::{connect, Response};
 
 use greenlight::server::ServerHandle;
 use greenlight::wsgi::{Body, Environ, StartResponse, WsgiOptions, WsgiServer};
@@ -42,14 +44,14 @@ fn server(adjust: impl FnOnce(&mut Config)) -> (ServerHandle, u16) {
     (srv, port)
 }
 
-/// Sends `raw` on a new connection and reads until the server closes it.
-fn exchange(port: u16, raw: &[u8]) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(raw).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+/// Sends `raw` (one request, or a PROXY header and one) on a new connection and reads
+/// the response; the connection must close after it.
+fn exchange(port: u16, raw: &[u8]) -> Response {
+    let mut c = connect(port);
+    c.send(raw);
+    let r = c.read_response().unwrap();
+    assert!(c.is_closed(), "the connection closes after {r:?}");
+    r
 }
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -65,11 +67,11 @@ fn proxy_v1_sets_the_client_and_the_proxy() {
         port,
         &with(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n", GET),
     );
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    assert!(out.contains("REMOTE_ADDR=203.0.113.7\n"), "{out}");
-    assert!(out.contains("REMOTE_PORT=40000\n"), "{out}");
-    assert!(out.contains("PROXY_ADDR=192.0.2.1\n"), "{out}");
-    assert!(out.contains("PROXY_PORT=443\n"), "{out}");
+    assert_eq!(out.status, 200, "{out:?}");
+    assert!(out.text().contains("REMOTE_ADDR=203.0.113.7\n"), "{out:?}");
+    assert!(out.text().contains("REMOTE_PORT=40000\n"), "{out:?}");
+    assert!(out.text().contains("PROXY_ADDR=192.0.2.1\n"), "{out:?}");
+    assert!(out.text().contains("PROXY_PORT=443\n"), "{out:?}");
     srv.stop(Duration::from_secs(1));
 }
 
@@ -83,8 +85,13 @@ fn proxy_header_holds_for_every_request_of_the_connection() {
         GET,
     ]
     .concat();
-    let out = exchange(port, &raw);
-    assert_eq!(out.matches("REMOTE_ADDR=2001:db8::7\n").count(), 2, "{out}");
+    let mut c = connect(port);
+    c.send(&raw);
+    for _ in 0..2 {
+        let out = c.read_response().unwrap();
+        assert!(out.text().contains("REMOTE_ADDR=2001:db8::7\n"), "{out:?}");
+    }
+    assert!(c.is_closed());
     srv.stop(Duration::from_secs(1));
 }
 
@@ -94,14 +101,14 @@ fn proxy_v2_and_local() {
     let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
     v2.extend_from_slice(&[198, 51, 100, 9, 192, 0, 2, 1, 0x30, 0x39, 0x01, 0xbb]);
     let out = exchange(port, &with(&v2, GET));
-    assert!(out.contains("REMOTE_ADDR=198.51.100.9\n"), "{out}");
-    assert!(out.contains("REMOTE_PORT=12345\n"), "{out}");
-    assert!(out.contains("PROXY_PORT=443\n"), "{out}");
+    assert!(out.text().contains("REMOTE_ADDR=198.51.100.9\n"), "{out:?}");
+    assert!(out.text().contains("REMOTE_PORT=12345\n"), "{out:?}");
+    assert!(out.text().contains("PROXY_PORT=443\n"), "{out:?}");
     // LOCAL (a health check from the proxy itself): the real endpoints stand.
     let local = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
     let out = exchange(port, &with(local, GET));
-    assert!(out.contains("REMOTE_ADDR=127.0.0.1\n"), "{out}");
-    assert!(out.contains("PROXY_ADDR=-\n"), "{out}");
+    assert!(out.text().contains("REMOTE_ADDR=127.0.0.1\n"), "{out:?}");
+    assert!(out.text().contains("PROXY_ADDR=-\n"), "{out:?}");
     srv.stop(Duration::from_secs(1));
 }
 
@@ -110,8 +117,8 @@ fn no_proxy_header_is_an_ordinary_request() {
     // gunicorn accepts a connection without the header (its corpus's valid/pp_03).
     let (srv, port) = server(|c| c.proxy_protocol = true);
     let out = exchange(port, GET);
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    assert!(out.contains("REMOTE_ADDR=127.0.0.1\n"), "{out}");
+    assert_eq!(out.status, 200, "{out:?}");
+    assert!(out.text().contains("REMOTE_ADDR=127.0.0.1\n"), "{out:?}");
     srv.stop(Duration::from_secs(1));
 }
 
@@ -124,8 +131,8 @@ fn malformed_proxy_header_is_refused() {
         b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x04\x01\x02\x03\x04",
     ] {
         let out = exchange(port, &with(bad, GET));
-        assert!(out.starts_with("HTTP/1.1 400"), "{out}");
-        assert!(!out.contains("REMOTE_ADDR"), "{out}");
+        assert_eq!(out.status, 400, "{out:?}");
+        assert!(!out.text().contains("REMOTE_ADDR"), "{out:?}");
     }
     srv.stop(Duration::from_secs(1));
 }
@@ -140,21 +147,18 @@ fn proxy_header_from_an_untrusted_peer_is_refused() {
         port,
         &with(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n", GET),
     );
-    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    assert_eq!(out.status, 403, "{out:?}");
     // Without a header the peer is an ordinary client, even when its first bytes could
     // start one ("P" of "POST" and "PROXY ").
     let out = exchange(port, GET);
-    assert!(out.contains("REMOTE_ADDR=127.0.0.1\n"), "{out}");
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.set_nodelay(true).unwrap();
-    s.write_all(b"P").unwrap();
+    assert!(out.text().contains("REMOTE_ADDR=127.0.0.1\n"), "{out:?}");
+    let mut s = connect(port);
+    s.send(b"P");
+    // The behaviour under test: the rest comes later, in its own segment.
     std::thread::sleep(Duration::from_millis(50));
-    s.write_all(b"OST / HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    s.send(b"OST / HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let out = s.read_response().unwrap();
+    assert_eq!(out.status, 200, "{out:?}");
     srv.stop(Duration::from_secs(1));
 }
 
@@ -165,11 +169,11 @@ fn proxy_header_is_not_read_when_the_feature_is_off() {
         port,
         &with(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n", GET),
     );
-    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert_eq!(out.status, 400, "{out:?}");
     srv.stop(Duration::from_secs(1));
 }
 
-fn scheme_of(port: u16, headers: &str) -> String {
+fn scheme_of(port: u16, headers: &str) -> Response {
     let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
     exchange(port, raw.as_bytes())
 }
@@ -196,8 +200,8 @@ fn secure_scheme_headers_from_a_trusted_peer() {
     ] {
         let out = scheme_of(port, headers);
         assert!(
-            out.contains(&format!("wsgi.url_scheme={want}\n")),
-            "{headers:?}: {out}"
+            out.text().contains(&format!("wsgi.url_scheme={want}\n")),
+            "{headers:?}: {out:?}"
         );
     }
     srv.stop(Duration::from_secs(1));
@@ -212,7 +216,7 @@ fn conflicting_secure_scheme_headers_are_a_400() {
         "X-Forwarded-Protocol: ssl\r\nX-Forwarded-Proto: http\r\n",
     ] {
         let out = scheme_of(port, headers);
-        assert!(out.starts_with("HTTP/1.1 400"), "{headers:?}: {out}");
+        assert_eq!(out.status, 400, "{headers:?}: {out:?}");
     }
     srv.stop(Duration::from_secs(1));
 }
@@ -221,10 +225,10 @@ fn conflicting_secure_scheme_headers_are_a_400() {
 fn secure_scheme_headers_from_an_untrusted_peer_are_ignored() {
     let (srv, port) = server(|c| c.forwarded_allow_ips = vec!["10.0.0.1".to_owned()]);
     let out = scheme_of(port, "X-Forwarded-Proto: https\r\n");
-    assert!(out.contains("wsgi.url_scheme=http\n"), "{out}");
+    assert!(out.text().contains("wsgi.url_scheme=http\n"), "{out:?}");
     // Nor is a conflict judged: the headers are just the client's.
     let out = scheme_of(port, "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n");
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(out.status, 200, "{out:?}");
     srv.stop(Duration::from_secs(1));
 }
 
@@ -238,6 +242,6 @@ fn behind_a_proxy_header_the_client_is_judged_not_the_proxy() {
         port,
         &with(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n", req),
     );
-    assert!(out.contains("wsgi.url_scheme=http\n"), "{out}");
+    assert!(out.text().contains("wsgi.url_scheme=http\n"), "{out:?}");
     srv.stop(Duration::from_secs(1));
 }

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http::{connect, exchange, Client};
 use common::{example, run, start};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -227,25 +228,18 @@ fn large_body_both_ways() {
     );
 }
 
-/// Sends `req` on a plain TCP connection and reads until the server closes.
-fn plain_exchange(port: u16, req: &[u8]) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(req).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[test]
 fn plain_http_to_the_tls_port_gets_400() {
     let pki = Pki::new();
     let p = start_tls("hello", &pki, &[]);
     let port = p.port.unwrap();
-    let out = plain_exchange(port, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
-    assert!(out.contains("Connection: close\r\n"), "{out}");
-    assert!(out.ends_with("\r\n\r\nThis port speaks HTTPS\n"), "{out}");
+    let mut c = connect(port);
+    c.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.reason.as_str()), (400, "Bad Request"), "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    assert_eq!(r.text(), "This port speaks HTTPS\n");
+    assert!(c.is_closed());
     // curl says the same.
     let (_, out, _) = run(
         Command::new("curl").args(["-s", &format!("http://127.0.0.1:{port}/")]),
@@ -253,7 +247,7 @@ fn plain_http_to_the_tls_port_gets_400() {
     );
     assert_eq!(out, "This port speaks HTTPS\n");
     // Bytes that are neither TLS nor text: closed without an answer.
-    assert_eq!(plain_exchange(port, b"\x00\x01\x02\x03garbage"), "");
+    assert_eq!(exchange(port, b"\x00\x01\x02\x03garbage"), b"");
     // And the server keeps serving TLS.
     let (ok, out, err) = curl(&pki, &[&url(port, "/")]);
     assert!(ok, "{err}");
@@ -266,33 +260,22 @@ fn silent_client_is_dropped_after_the_header_timeout() {
     let p = start_tls("hello", &pki, &["--header-timeout", "1"]);
     let port = p.port.unwrap();
     let t0 = Instant::now();
-    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    silent
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut silent = connect(port);
     // Others are served meanwhile.
     let (ok, out, err) = curl(&pki, &[&url(port, "/")]);
     assert!(ok, "{err}");
     assert_eq!(out, "Hello, World!\n");
     // The silent one is closed (no answer) after about a second.
-    let mut buf = [0u8; 16];
-    let n = silent.read(&mut buf).unwrap_or(0);
-    assert_eq!(n, 0);
+    assert!(silent.is_closed());
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
         "{took:?}"
     );
     // A client that stalls half-way through its handshake is dropped too.
-    let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    half.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
-        .unwrap();
-    let t0 = Instant::now();
-    let n = half.read(&mut buf).unwrap_or(0);
-    assert_eq!(n, 0);
-    assert!(t0.elapsed() < Duration::from_secs(5));
+    let mut half = connect(port);
+    half.send(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
+    assert!(half.is_closed());
     let (ok, _, err) = curl(&pki, &[&url(port, "/")]);
     assert!(ok, "{err}");
 }
@@ -463,17 +446,17 @@ fn rustls_client(pki: &Pki) -> std::sync::Arc<rustls::ClientConfig> {
     std::sync::Arc::new(cfg)
 }
 
-/// A rustls client stream to `localhost` on `port`, trusting the test CA.
+/// A rustls client connection to `localhost` on `port`, trusting the test CA.
 fn rustls_connect(
     pki: &Pki,
     port: u16,
-) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+) -> Client<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    sock.set_read_timeout(Some(common::http::TIMEOUT)).unwrap();
+    sock.set_write_timeout(Some(common::http::TIMEOUT)).unwrap();
     let name = "localhost".try_into().unwrap();
     let client = rustls::ClientConnection::new(rustls_client(pki), name).unwrap();
-    rustls::StreamOwned::new(client, sock)
+    Client::new(rustls::StreamOwned::new(client, sock))
 }
 
 #[test]
@@ -510,7 +493,7 @@ fn stream_server_echo_over_tls() {
         assert_eq!(back, msg);
     }
     // A clean close: our close_notify, then the server's.
-    s.conn.send_close_notify();
+    s.get_mut().conn.send_close_notify();
     s.flush().unwrap();
     let mut rest = Vec::new();
     assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
@@ -535,13 +518,16 @@ fn wsgi_server_with_a_tls_config_built_in_code() {
         .unwrap();
     let port = srv.local_addr().port().unwrap();
     let mut s = rustls_connect(&pki, port);
-    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    let r = s
+        .request(
+            &common::http::Request::get("/")
+                .header("Host", "localhost")
+                .close(),
+        )
         .unwrap();
-    let mut out = Vec::new();
+    assert_eq!((r.status, r.text().as_str()), (200, "https"), "{r:?}");
     // The server closes with close_notify: a clean end of stream.
-    s.read_to_end(&mut out).unwrap();
-    let out = String::from_utf8(out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-    assert!(out.ends_with("\r\n\r\nhttps"), "{out}");
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
     srv.stop(Duration::from_secs(1));
 }

@@ -3,24 +3,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::{start, Proc};
 
-/// One request on a new connection; the body, or None if it failed.
+/// One request on a new connection; the body of a 200, or None if it failed.
 fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    if !out.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+    let r = common::http::get(port, path).ok()?;
+    (r.status == 200).then(|| r.text())
 }
 
 /// The pid in a "hello from worker N" answer.
@@ -62,17 +54,7 @@ fn kill(pid: i32, sig: &str) {
 }
 
 fn wait_exit(p: &mut Proc, secs: u64) -> std::process::ExitStatus {
-    let t = Instant::now();
-    loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(secs),
-            "the master did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    p.wait_exit(secs)
 }
 
 fn master(args: &[&str]) -> (Proc, u16, Vec<i32>) {
@@ -148,21 +130,55 @@ fn a_stuck_worker_is_replaced_after_the_timeout() {
 #[test]
 fn sighup_under_load_loses_no_request() {
     let (mut p, port, old) = master(&["-w", "2"]);
-    let client = std::thread::spawn(move || {
-        let t = Instant::now();
-        let (mut ok, mut failed) = (0, 0);
-        while t.elapsed() < Duration::from_millis(2500) {
-            match get(port, "/") {
-                Some(_) => ok += 1,
-                None => failed += 1,
+    let (busy_tx, busy) = mpsc::channel();
+    let done = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let client = {
+        let (done, served) = (done.clone(), served.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0, 0);
+            while !done.load(Ordering::SeqCst) {
+                match get(port, "/") {
+                    Some(_) => ok += 1,
+                    None => failed += 1,
+                }
+                served.store(ok, Ordering::SeqCst);
+                if ok == 20 {
+                    let _ = busy_tx.send(());
+                }
             }
-        }
-        (ok, failed)
-    });
-    std::thread::sleep(Duration::from_millis(500));
+            (ok, failed)
+        })
+    };
+    // Reload under load: once requests flow, until the old generation is gone.
+    busy.recv_timeout(Duration::from_secs(20))
+        .expect("requests flow before the reload");
     p.signal("HUP");
-    let new = booted(&p, 2, 20);
+    let (mut new, mut gone) = (Vec::new(), Vec::new());
+    while new.len() < 2 || gone.len() < old.len() {
+        let line = p
+            .wait_line_where(|l| l.contains("pid: "), 20)
+            .unwrap_or_else(|| panic!("booted {new:?}, stopped {gone:?} of {old:?}"));
+        let pid = pid_in(&line);
+        if line.contains("Booting worker") {
+            new.push(pid);
+        } else if old.contains(&pid)
+            && [") exited", ") was killed", ") ended"]
+                .iter()
+                .any(|how| line.contains(how))
+        {
+            gone.push(pid);
+        }
+    }
     assert!(new.iter().all(|n| !old.contains(n)));
+    // More load on the new generation alone, for a while and a number of requests.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(300) {
+        assert!(get(port, "/").is_some());
+    }
+    let after = served.load(Ordering::SeqCst);
+    common::wait_until(20, || served.load(Ordering::SeqCst) > after.max(50) + 10);
+    done.store(true, Ordering::SeqCst);
     let (ok, failed) = client.join().unwrap();
     assert_eq!(
         failed,
@@ -172,7 +188,6 @@ fn sighup_under_load_loses_no_request() {
     );
     assert!(ok > 50, "only {ok} requests");
     // The old generation is gone, the new one answers.
-    std::thread::sleep(Duration::from_millis(300));
     for _ in 0..10 {
         let pid = worker_pid(port);
         assert!(
@@ -184,16 +199,32 @@ fn sighup_under_load_loses_no_request() {
     assert!(wait_exit(&mut p, 20).success());
 }
 
+/// The pid in a "... (pid: N) ..." or "... with pid: N" log line.
+fn pid_in(line: &str) -> i32 {
+    line.split("pid: ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
 #[test]
 fn sigterm_lets_a_slow_request_finish() {
     let (mut p, port, _) = master(&["-w", "2", "--graceful-timeout", "10"]);
-    let slow = std::thread::spawn(move || get(port, "/sleep?ms=800"));
-    std::thread::sleep(Duration::from_millis(200));
+    let mut slow = common::http::connect(port);
+    let me = slow.get_ref().local_addr().unwrap().port();
+    slow.send(b"GET /sleep?ms=800 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    // A worker has taken the connection, whose request is already in its buffer.
+    assert!(
+        common::wait_until(10, || common::accepted(port, me)),
+        "no worker accepted the connection"
+    );
     p.signal("TERM");
-    let body = slow
-        .join()
-        .unwrap()
+    let r = slow
+        .read_response()
         .expect("the in-flight request finished");
+    assert_eq!(r.status, 200);
+    let body = r.text();
     assert!(body.starts_with("slept 800 ms"), "{body}");
     assert!(wait_exit(&mut p, 20).success());
 }
@@ -225,17 +256,12 @@ fn usr1_reopens_the_access_log_after_rotation() {
     let dir = std::env::temp_dir().join(format!("gl-usr1-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("access.log");
-    let (mut p, port, _) = master(&["-w", "2", "--access-logfile", log.to_str().unwrap()]);
+    let (mut p, port, workers) = master(&["-w", "2", "--access-logfile", log.to_str().unwrap()]);
     assert!(get(port, "/before").is_some());
     let wait_for = |path: &std::path::Path, needle: &str| {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        common::wait_until(10, || {
+            std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle))
+        })
     };
     assert!(wait_for(&log, "GET /before"));
     // Rotate as logrotate does: rename, then USR1.
@@ -243,7 +269,23 @@ fn usr1_reopens_the_access_log_after_rotation() {
     std::fs::rename(&log, &rotated).unwrap();
     p.signal("USR1");
     assert!(p.wait_line("reopening log files", 10).is_some());
-    std::thread::sleep(Duration::from_millis(300));
+    // Every process has let go of the rotated file (the workers reopen on the master's
+    // word, silently).
+    let holds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == rotated))
+        })
+    };
+    let pids: Vec<u32> = workers
+        .iter()
+        .map(|&w| w as u32)
+        .chain([p.child.id()])
+        .collect();
+    assert!(
+        common::wait_until(10, || !pids.iter().any(|&pid| holds(pid))),
+        "the rotated file is still open"
+    );
     for _ in 0..4 {
         assert!(get(port, "/after").is_some());
     }

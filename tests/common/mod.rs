@@ -1,11 +1,29 @@
-//! Runs the crate's example binaries as real processes for tests.
+//! Shared test support: the crate's example binaries as real processes, an HTTP client
+//! ([`http`]), and waiting on conditions instead of sleeping.
 #![allow(dead_code)]
+
+pub mod http;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Polls `cond` every few milliseconds until it holds or `secs` seconds pass; returns
+/// whether it held. For conditions nothing signals (a process exit, a counter, a file).
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// The path of an example binary built by `cargo test` (target/<profile>/examples/NAME).
 pub fn example(name: &str) -> PathBuf {
@@ -18,6 +36,24 @@ pub fn example(name: &str) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Whether the TCP connection from local port `client` to port `server` has been
+/// accepted by some process (Linux's /proc/net/tcp: a connection still in the listen
+/// backlog has no inode yet).
+pub fn accepted(server: u16, client: u16) -> bool {
+    let port = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        text.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 9 && port(f[1]) == Some(server) && port(f[2]) == Some(client) && f[9] != "0"
+        })
+    })
 }
 
 /// A running example, killed when dropped.
@@ -35,12 +71,19 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    /// Waits for a stderr line containing `needle`, for up to `secs` seconds.
+    /// Waits for a stderr line containing `needle`, for up to `secs` seconds; the lines
+    /// before it are consumed.
     pub fn wait_line(&self, needle: &str, secs: u64) -> Option<String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        self.wait_line_where(|l| l.contains(needle), secs)
+    }
+
+    /// Waits for a stderr line for which `pred` holds, for up to `secs` seconds; the lines
+    /// before it are consumed.
+    pub fn wait_line_where(&self, mut pred: impl FnMut(&str) -> bool, secs: u64) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return Some(l),
+                Ok(l) if pred(&l) => return Some(l),
                 Ok(_) => {}
                 Err(_) => return None,
             }
@@ -48,8 +91,50 @@ impl Proc {
         None
     }
 
-    /// Sends a signal.
+    /// Waits up to `secs` seconds for the process to exit; panics if it does not.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let mut status = None;
+        let exited = wait_until(secs, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(exited, "the process did not exit in {secs} s");
+        status.unwrap()
+    }
+
+    /// Whether the process has a handler for signal number `sig` (Linux's
+    /// /proc/PID/status, `SigCgt`).
+    pub fn catches(&self, sig: u32) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        status.ok().is_some_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+        })
+    }
+
+    /// Sends a signal. One the process is expected to handle is sent only once it does:
+    /// a server logs "Listening at" before its handlers are in place, and the default
+    /// action of TERM or HUP is to die.
     pub fn signal(&self, sig: &str) {
+        let handled = [
+            ("HUP", 1),
+            ("INT", 2),
+            ("QUIT", 3),
+            ("USR1", 10),
+            ("USR2", 12),
+            ("TERM", 15),
+            ("TTIN", 21),
+            ("TTOU", 22),
+            ("WINCH", 28),
+        ];
+        if let Some(&(_, n)) = handled.iter().find(|(name, _)| *name == sig) {
+            assert!(
+                wait_until(10, || self.catches(n)),
+                "the process does not handle SIG{sig}"
+            );
+        }
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
