@@ -368,122 +368,155 @@ impl RequestHead {
 
     /// Decides body framing, keep-alive and `Expect` from the parsed fields.
     fn frame(&mut self, buf: &[u8]) -> Result<(), Error> {
-        let mut length: Option<u64> = None;
-        let mut te = false; // any Transfer-Encoding field
-        let mut te_coded = false; // a coding other than identity
-        let mut chunked = false;
-        let mut close = false;
-        let mut keep_alive = false;
-        let mut expect_continue = false;
-        let mut host = false;
-        let mut content_type = false;
-
+        let mut fields = Fields::default();
         for h in &self.headers {
-            let name = h.name.get(buf);
-            let value = h.value.get(buf);
-            // Dispatch on length first: most fields are none of these.
-            match name.len() {
-                14 if eq_lower(name, b"content-length") => {
-                    // RFC 9110 §8.6 lets a recipient accept a repeated identical value;
-                    // gunicorn refuses any repetition (corpus invalid/021,
-                    // rfc9112_smuggle_cl_list_form_01 "5, 5"), and so do we: never guess.
-                    if length.is_some() {
-                        return Err(err(ErrorKind::BadContentLength, "repeated Content-Length"));
-                    }
-                    length = Some(parse_content_length(value)?);
-                }
-                17 if eq_lower(name, b"transfer-encoding") => {
-                    te = true;
-                    for coding in list(value) {
-                        // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer
-                        // coding more than once to a message body", and chunked must be
-                        // last: nothing may follow it.
-                        if chunked {
-                            return Err(err(
-                                ErrorKind::ChunkedNotLast,
-                                "transfer coding after chunked",
-                            ));
-                        }
-                        if eq_lower(coding, b"chunked") {
-                            chunked = true;
-                        } else if eq_lower(coding, b"identity") {
-                            // Removed from the registry, but a no-op; gunicorn accepts it
-                            // (corpus valid/009, valid/029).
-                        } else if is_content_coding(coding) {
-                            // Passed to the application undecoded, as gunicorn does
-                            // (corpus valid/025, rfc9112_smuggle_gzip_chunked_01): we only
-                            // remove the chunked framing.
-                            te_coded = true;
-                        } else {
-                            // RFC 9112 §6.1: "A server that receives a request message with
-                            // a transfer coding it does not understand SHOULD respond with
-                            // 501 (Not Implemented)."
-                            return Err(err(
-                                ErrorKind::UnknownTransferCoding,
-                                "unknown transfer coding",
-                            ));
-                        }
-                    }
-                }
-                10 if eq_lower(name, b"connection") => {
-                    for option in list(value) {
-                        if eq_lower(option, b"close") {
-                            close = true;
-                        } else if eq_lower(option, b"keep-alive") {
-                            keep_alive = true;
-                        }
-                    }
-                }
-                6 if eq_lower(name, b"expect") => {
-                    // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
-                    expect_continue = eq_lower(value, b"100-continue");
-                }
-                // RFC 9110 §5.3: "A sender MUST NOT generate multiple field lines with the
-                // same name in a message ... unless ... that field's definition allows
-                // multiple field line values to be recombined as a comma-separated list".
-                // Host and Content-Type do not; gunicorn refuses repeats (corpus
-                // invalid/041, invalid/042), and RFC 9112 §3.2 says of Host: "A server
-                // MUST respond with a 400 ... to any request message that contains more
-                // than one Host header field line".
-                4 if eq_lower(name, b"host") => {
-                    if host {
-                        return Err(err(ErrorKind::BadHeader, "repeated Host"));
-                    }
-                    host = true;
-                }
-                12 if eq_lower(name, b"content-type") => {
-                    if content_type {
-                        return Err(err(ErrorKind::BadHeader, "repeated Content-Type"));
-                    }
-                    content_type = true;
-                }
-                _ => {}
+            fields.add(h.name.get(buf), h.value.get(buf))?;
+        }
+        self.body = fields.body_length(self.version)?;
+        self.keep_alive = fields.is_keep_alive(self.version);
+        self.expect_continue = fields.is_expect_continue(self.version);
+        Ok(())
+    }
+}
+
+/// What the fields that decide framing and persistence said, gathered in one pass over
+/// the head and judged once it is complete.
+#[derive(Default)]
+struct Fields {
+    /// The Content-Length value.
+    length: Option<u64>,
+    /// Any Transfer-Encoding field.
+    te: bool,
+    /// A transfer coding other than chunked and identity.
+    te_coded: bool,
+    /// `chunked` was the last transfer coding.
+    chunked: bool,
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive`.
+    keep_alive: bool,
+    /// `Expect: 100-continue`.
+    expect_continue: bool,
+    /// A Host field was seen.
+    host: bool,
+    /// A Content-Type field was seen.
+    content_type: bool,
+}
+
+impl Fields {
+    /// Takes note of one field.
+    #[inline]
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
+        // Dispatch on length first: most fields are none of these.
+        match name.len() {
+            14 if eq_lower(name, b"content-length") => self.content_length(value),
+            17 if eq_lower(name, b"transfer-encoding") => self.transfer_encoding(value),
+            10 if eq_lower(name, b"connection") => {
+                self.connection(value);
+                Ok(())
+            }
+            6 if eq_lower(name, b"expect") => {
+                // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
+                self.expect_continue = eq_lower(value, b"100-continue");
+                Ok(())
+            }
+            4 if eq_lower(name, b"host") => {
+                // RFC 9112 §3.2: "A server MUST respond with a 400 ... to any request
+                // message that contains more than one Host header field line".
+                once(&mut self.host, "repeated Host")
+            }
+            12 if eq_lower(name, b"content-type") => {
+                once(&mut self.content_type, "repeated Content-Type")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A Content-Length field.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), Error> {
+        // RFC 9110 §8.6 lets a recipient accept a repeated identical value; gunicorn
+        // refuses any repetition (corpus invalid/021, rfc9112_smuggle_cl_list_form_01
+        // "5, 5"), and so do we: never guess.
+        if self.length.is_some() {
+            return Err(err(ErrorKind::BadContentLength, "repeated Content-Length"));
+        }
+        self.length = Some(parse_content_length(value)?);
+        Ok(())
+    }
+
+    /// A Transfer-Encoding field: its codings, in order.
+    fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), Error> {
+        self.te = true;
+        for coding in list(value) {
+            // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more
+            // than once to a message body", and chunked must be last: nothing may
+            // follow it.
+            if self.chunked {
+                return Err(err(
+                    ErrorKind::ChunkedNotLast,
+                    "transfer coding after chunked",
+                ));
+            }
+            if eq_lower(coding, b"chunked") {
+                self.chunked = true;
+            } else if eq_lower(coding, b"identity") {
+                // Removed from the registry, but a no-op; gunicorn accepts it (corpus
+                // valid/009, valid/029).
+            } else if is_content_coding(coding) {
+                // Passed to the application undecoded, as gunicorn does (corpus
+                // valid/025, rfc9112_smuggle_gzip_chunked_01): we only remove the
+                // chunked framing.
+                self.te_coded = true;
+            } else {
+                // RFC 9112 §6.1: "A server that receives a request message with a
+                // transfer coding it does not understand SHOULD respond with 501 (Not
+                // Implemented)."
+                return Err(err(
+                    ErrorKind::UnknownTransferCoding,
+                    "unknown transfer coding",
+                ));
             }
         }
+        Ok(())
+    }
 
-        if te {
+    /// A Connection field: only its `close` and `keep-alive` options matter here.
+    fn connection(&mut self, value: &[u8]) {
+        for option in list(value) {
+            if eq_lower(option, b"close") {
+                self.close = true;
+            } else if eq_lower(option, b"keep-alive") {
+                self.keep_alive = true;
+            }
+        }
+    }
+
+    /// How the body is delimited (RFC 9112 §6.3), or why that cannot be trusted.
+    fn body_length(&self, version: Version) -> Result<BodyLength, Error> {
+        if self.te {
             // RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message
             // containing a Transfer-Encoding header field MUST treat the message as if the
             // framing is faulty".
-            if self.version == Version::Http10 {
+            if version == Version::Http10 {
                 return Err(err(
                     ErrorKind::TransferEncodingInHttp10,
                     "Transfer-Encoding in an HTTP/1.0 request",
                 ));
             }
-            if chunked {
+            if self.chunked {
                 // RFC 9112 §6.1: "A server MAY reject a request that contains both
                 // Content-Length and Transfer-Encoding or process such a request in
                 // accordance with the Transfer-Encoding alone." We reject: whichever a
                 // proxy in front believed, one of us would be wrong.
-                if length.is_some() {
+                if self.length.is_some() {
                     return Err(err(
                         ErrorKind::LengthAndTransferEncoding,
                         "both Content-Length and Transfer-Encoding",
                     ));
                 }
-                self.body = BodyLength::Chunked;
-            } else if te_coded {
+                return Ok(BodyLength::Chunked);
+            }
+            if self.te_coded {
                 // RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a
                 // request and the chunked transfer coding is not the final encoding, the
                 // message body length cannot be determined reliably; the server MUST
@@ -497,25 +530,44 @@ impl RequestHead {
             // Only `identity`: it changes nothing, Content-Length (if any) frames the body
             // (gunicorn does the same; corpus valid/009).
         }
-        if !chunked {
-            self.body = match length {
-                None | Some(0) => BodyLength::Empty,
-                Some(n) => BodyLength::Length(n),
-            };
-        }
+        Ok(match self.length {
+            None | Some(0) => BodyLength::Empty,
+            Some(n) => BodyLength::Length(n),
+        })
+    }
 
-        // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 persists only with
-        // "keep-alive" (and no "close").
-        self.keep_alive = match self.version {
-            Version::Http11 => !close,
-            Version::Http10 => keep_alive && !close,
-        };
+    /// Whether the connection may stay open after this exchange.
+    fn is_keep_alive(&self, version: Version) -> bool {
+        // RFC 9112 §9.3: "If the "close" connection option is present, the connection
+        // will not persist after the current response"; else HTTP/1.1 persists, and
+        // HTTP/1.0 persists only if "the "keep-alive" connection option is present".
+        match version {
+            Version::Http11 => !self.close,
+            Version::Http10 => self.keep_alive && !self.close,
+        }
+    }
+
+    /// Whether to answer `100 Continue` before reading the body.
+    fn is_expect_continue(&self, version: Version) -> bool {
         // RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in an
         // HTTP/1.0 request MUST ignore that expectation." Other expectations are ignored
         // too (a MAY-417 we do not take).
-        self.expect_continue = expect_continue && self.version == Version::Http11;
-        Ok(())
+        self.expect_continue && version == Version::Http11
     }
+}
+
+/// Marks a field that may appear once, refusing a repeat.
+///
+/// RFC 9110 §5.3: "A sender MUST NOT generate multiple field lines with the same name in a
+/// message ... unless ... that field's definition allows multiple field line values to be
+/// recombined as a comma-separated list". Host and Content-Type do not; gunicorn refuses
+/// repeats (corpus invalid/041, invalid/042).
+#[inline]
+fn once(seen: &mut bool, detail: &'static str) -> Result<(), Error> {
+    if std::mem::replace(seen, true) {
+        return Err(err(ErrorKind::BadHeader, detail));
+    }
+    Ok(())
 }
 
 /// Skips the empty lines before a request line; `None` when the buffer ends first.
