@@ -6,13 +6,14 @@
 //! - [`date`]: the cached `Date` header value.
 //! - [`proxy`]: the PROXY protocol header (v1 and v2) a TCP proxy sends first.
 
-mod chars;
+pub(crate) mod chars;
 #[cfg(test)]
 mod conformance_tests;
 pub mod date;
 pub mod decode;
 pub mod encode;
 mod error;
+pub(crate) mod host;
 pub mod proxy;
 pub mod request;
 

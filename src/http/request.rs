@@ -20,6 +20,7 @@
 use super::chars::{
     all_field_bytes, find_byte, is_host_byte, is_ows, is_tchar, position_not_target, trim_ows,
 };
+use super::host::{is_host, is_host_port, is_port, split_port, HostCheck};
 use super::{Error, ErrorKind};
 
 /// Limits on the request head, gunicorn's `limit_request_*`.
@@ -654,7 +655,13 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
         // client MUST send only the host and port of the tunnel destination as the
         // request-target." `authority-form = uri-host ":" port`.
         return match split_port(target) {
-            Some((host, port)) if !port.is_empty() && is_host(host) => Ok(()),
+            (host, Some(port))
+                if !port.is_empty()
+                    && is_port(port, HostCheck::Grammar)
+                    && is_host(host, HostCheck::Grammar) =>
+            {
+                Ok(())
+            }
             _ => bad("CONNECT needs an authority-form target"),
         };
     }
@@ -707,38 +714,7 @@ fn is_absolute_form(target: &[u8]) -> bool {
         Some(_) => return false,
         None => authority,
     };
-    let host = match split_port(hostport) {
-        Some((host, _)) => host,
-        None => hostport,
-    };
-    // RFC 9110 §4.2.1: "A recipient that processes such a URI reference [with an empty
-    // host] MUST reject it as invalid."
-    scheme_ok && is_host(host)
-}
-
-/// Splits `host:port` at the last colon outside an IP literal, when the port is digits.
-fn split_port(hostport: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = hostport.iter().rposition(|&b| b == b':')?;
-    let (host, port) = (&hostport[..colon], &hostport[colon + 1..]);
-    let bracketed = host.first() == Some(&b'[');
-    if bracketed && host.last() != Some(&b']') || !bracketed && host.contains(&b':') {
-        return None;
-    }
-    (port.len() <= 5 && port.iter().all(u8::is_ascii_digit)).then_some((host, port))
-}
-
-/// RFC 3986 §3.2.2: `host = IP-literal / IPv4address / reg-name`, non-empty.
-fn is_host(host: &[u8]) -> bool {
-    match host {
-        [] => false,
-        [b'[', inner @ .., b']'] => {
-            !inner.is_empty()
-                && inner
-                    .iter()
-                    .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V'))
-        }
-        _ => host.iter().all(|&b| is_host_byte(b)),
-    }
+    scheme_ok && is_host_port(hostport, HostCheck::Grammar)
 }
 
 /// The content codings gunicorn passes through below chunked (RFC 9110 §8.4.1).
