@@ -52,6 +52,7 @@
 //!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
 //!   waits then give up at once with a timeout), `may`'s own locks may not.
 
+pub(crate) mod clock;
 pub mod event;
 mod greenlet;
 pub mod lock;

@@ -5,6 +5,7 @@
 //! - [`encode`]: status line, headers, and body framing of responses.
 //! - [`date`]: the cached `Date` header value.
 //! - [`proxy`]: the PROXY protocol header (v1 and v2) a TCP proxy sends first.
+#![forbid(unsafe_code)]
 
 pub(crate) mod chars;
 #[cfg(test)]

@@ -66,6 +66,7 @@
 //! # assert_app(app);
 //! // greenlight::wsgi::run(app);
 //! ```
+#![forbid(unsafe_code)]
 
 mod proxy_fix;
 
