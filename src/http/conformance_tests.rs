@@ -8,7 +8,7 @@
 
 use super::decode::{Chunk, ChunkedDecoder};
 use super::proxy;
-use super::request::{BodyLength, Limits, Parsed, RequestHead, Version};
+use super::request::{BodyLength, HeadStatus, Limits, RequestHead, Version};
 use super::Error;
 
 static CORPUS: &str = include_str!("../../tests/data/gunicorn-requests.json");
@@ -313,13 +313,16 @@ fn run(raw: &[u8], limits: &Limits, rng: &mut Rng) -> (Vec<Got>, Stop) {
         }
         let buf = &raw[pos..];
         let n = match head.parse(buf, limits) {
-            Ok(Parsed::Complete(n)) => n,
-            Ok(Parsed::Partial) => return (got, Stop::Eof),
+            Ok(HeadStatus::Complete(n)) => n,
+            Ok(HeadStatus::Partial) => return (got, Stop::Eof),
             Err(e) => return (got, Stop::Error(e)),
         };
         // Every shorter prefix of a complete head is Partial, never an error.
         for cut in [n / 2, n - 1] {
-            assert_eq!(head.clone().parse(&buf[..cut], limits), Ok(Parsed::Partial));
+            assert_eq!(
+                head.clone().parse(&buf[..cut], limits),
+                Ok(HeadStatus::Partial)
+            );
         }
         let mut req = Got::new(&head, buf);
         pos += n;
@@ -525,9 +528,9 @@ fn gunicorn_corpus() {
         );
         let raw = if proxied {
             match proxy::parse(&raw) {
-                Ok(proxy::Parsed::Complete(n, _)) => raw[n..].to_vec(),
-                Ok(proxy::Parsed::Absent) => raw,
-                Ok(proxy::Parsed::Partial) => panic!("{name}: PROXY header cut short"),
+                Ok(proxy::ProxyStatus::Complete(n, _)) => raw[n..].to_vec(),
+                Ok(proxy::ProxyStatus::Absent) => raw,
+                Ok(proxy::ProxyStatus::Partial) => panic!("{name}: PROXY header cut short"),
                 Err(e) => {
                     check_invalid(
                         name,

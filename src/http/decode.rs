@@ -78,7 +78,7 @@ enum State {
 /// Decodes a chunked body incrementally.
 ///
 /// ```
-/// use greenlight::http::decode::{Chunk, ChunkedDecoder};
+/// use greenlight::http::{Chunk, ChunkedDecoder};
 ///
 /// let input = b"5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
 /// let mut dec = ChunkedDecoder::new();

@@ -1,8 +1,8 @@
 //! Request-head parsing and the body-framing decision (RFC 9112 §2-§7).
 //!
 //! [`RequestHead::parse`] is a push parser in the style of httparse: it is handed the
-//! bytes buffered so far and answers [`Parsed::Complete`] with the head's length,
-//! [`Parsed::Partial`] when more bytes are needed, or an [`Error`] that knows its status.
+//! bytes buffered so far and answers [`HeadStatus::Complete`] with the head's length,
+//! [`HeadStatus::Partial`] when more bytes are needed, or an [`Error`] that knows its status.
 //! It re-parses from the start on every call and keeps no state between calls, so a
 //! caller simply appends to its buffer and calls again.
 //!
@@ -144,7 +144,7 @@ pub enum BodyLength {
 
 /// Outcome of a parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub enum HeadStatus {
     /// A whole head: its length in bytes, final empty line included.
     Complete(usize),
     /// More bytes are needed (not an error).
@@ -250,16 +250,16 @@ impl RequestHead {
     /// connection must be closed after answering, since framing can no longer be trusted.
     ///
     /// ```
-    /// use greenlight::http::request::{BodyLength, Limits, Parsed, RequestHead};
+    /// use greenlight::http::{BodyLength, HeadStatus, Limits, RequestHead};
     ///
     /// let buf = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
     /// let mut head = RequestHead::new();
-    /// assert_eq!(head.parse(buf, &Limits::default()), Ok(Parsed::Complete(49)));
+    /// assert_eq!(head.parse(buf, &Limits::default()), Ok(HeadStatus::Complete(49)));
     /// assert_eq!(head.method.get(buf), b"POST");
     /// assert_eq!(head.body, BodyLength::Length(5));
-    /// assert_eq!(head.parse(&buf[..20], &Limits::default()), Ok(Parsed::Partial));
+    /// assert_eq!(head.parse(&buf[..20], &Limits::default()), Ok(HeadStatus::Partial));
     /// ```
-    pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, Error> {
+    pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<HeadStatus, Error> {
         let limits = limits.effective();
         self.headers.clear();
         self.body = BodyLength::Empty;
@@ -268,7 +268,7 @@ impl RequestHead {
 
         let mut pos = match skip_empty_lines(buf)? {
             Some(pos) => pos,
-            None => return Ok(Parsed::Partial),
+            None => return Ok(HeadStatus::Partial),
         };
 
         let bare = err(ErrorKind::BadRequestLine, "request line not ended by CRLF");
@@ -277,7 +277,7 @@ impl RequestHead {
                 self.parse_request_line(buf, pos, end)?;
                 next
             }
-            Line::Partial => return Ok(Parsed::Partial),
+            Line::Partial => return Ok(HeadStatus::Partial),
             Line::TooLong => {
                 return Err(err(ErrorKind::RequestLineTooLong, "request line too long"))
             }
@@ -290,7 +290,7 @@ impl RequestHead {
                     None => break,
                     Some(b'\n') => {
                         self.frame(buf)?;
-                        return Ok(Parsed::Complete(pos + 2));
+                        return Ok(HeadStatus::Complete(pos + 2));
                     }
                     Some(_) => return Err(err(ErrorKind::BadHeader, "bare CR in header section")),
                 },
@@ -329,7 +329,7 @@ impl RequestHead {
         if buf.len() >= limits.max_head() {
             return Err(err(ErrorKind::HeaderTooLarge, "request head too large"));
         }
-        Ok(Parsed::Partial)
+        Ok(HeadStatus::Partial)
     }
 
     /// Parses `buf[start..end]`, the request line without its CRLF.
@@ -760,8 +760,8 @@ mod tests {
     fn parse_with(buf: &[u8], limits: &Limits) -> Result<(RequestHead, usize), Error> {
         let mut head = RequestHead::new();
         match head.parse(buf, limits)? {
-            Parsed::Complete(n) => Ok((head, n)),
-            Parsed::Partial => panic!("partial: {:?}", String::from_utf8_lossy(buf)),
+            HeadStatus::Complete(n) => Ok((head, n)),
+            HeadStatus::Partial => panic!("partial: {:?}", String::from_utf8_lossy(buf)),
         }
     }
 
@@ -1027,7 +1027,7 @@ mod tests {
         let endless = "GET /".to_string() + &"x".repeat(100);
         assert_eq!(
             head.parse(&endless.as_bytes()[..31], &limits),
-            Ok(Parsed::Partial)
+            Ok(HeadStatus::Partial)
         );
         assert_eq!(
             head.parse(&endless.as_bytes()[..32], &limits)
@@ -1053,7 +1053,7 @@ mod tests {
         let mut head = RequestHead::new();
         assert_eq!(
             head.parse(b"GET / HTTP/1.1\r\nA: 123456", &limits),
-            Ok(Parsed::Partial)
+            Ok(HeadStatus::Partial)
         );
         assert_eq!(
             head.parse(b"GET / HTTP/1.1\r\nA: 1234567", &limits)
@@ -1125,7 +1125,7 @@ mod tests {
                 seed ^= seed << 17;
                 buf.push(alphabet[(seed % alphabet.len() as u64) as usize]);
             }
-            if let Ok(Parsed::Partial) = head.parse(&buf, &limits) {
+            if let Ok(HeadStatus::Partial) = head.parse(&buf, &limits) {
                 assert!(buf.len() < max, "{buf:?}");
             }
         }
@@ -1144,13 +1144,13 @@ mod tests {
             for cut in 0..req.len() {
                 assert_eq!(
                     head.parse(&req[..cut], &Limits::default()),
-                    Ok(Parsed::Partial),
+                    Ok(HeadStatus::Partial),
                     "{cut}"
                 );
             }
             assert_eq!(
                 head.parse(req, &Limits::default()),
-                Ok(Parsed::Complete(req.len()))
+                Ok(HeadStatus::Complete(req.len()))
             );
         }
     }
@@ -1165,7 +1165,7 @@ mod tests {
             let rest = &all[pos..];
             assert_eq!(
                 head.parse(rest, &Limits::default()),
-                Ok(Parsed::Complete(req.len()))
+                Ok(HeadStatus::Complete(req.len()))
             );
             // Spans are relative to the slice handed to parse.
             methods.push(head.method.get(rest).to_vec());

@@ -509,7 +509,7 @@ fn parse_forwarded(s: &str) -> Option<Vec<Vec<(String, String)>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::request::{Limits, Parsed, RequestHead};
+    use crate::http::request::{HeadStatus, Limits, RequestHead};
     use crate::wsgi::{ConnInfo, Input};
 
     /// Runs `fix` over a request with `headers`, from peer `remote`, and returns the keys
@@ -523,7 +523,7 @@ mod tests {
         let mut head = RequestHead::new();
         assert!(matches!(
             head.parse(raw.as_bytes(), &Limits::default()),
-            Ok(Parsed::Complete(_))
+            Ok(HeadStatus::Complete(_))
         ));
         let conn = ConnInfo {
             remote_addr: remote.to_owned(),

@@ -11,7 +11,7 @@ use super::environ::ConnInfo;
 use super::response::ResponseHead;
 use super::server::{answer, app_outcome, call_app};
 use super::{App, Environ, Input};
-use crate::http::request::{BodyLength, Limits, Parsed, RequestHead};
+use crate::http::request::{BodyLength, HeadStatus, Limits, RequestHead};
 
 /// One simulated keep-alive connection: the app and the per-connection storage.
 pub struct BytesConn<A: App> {
@@ -53,8 +53,8 @@ impl<A: App> BytesConn<A> {
     /// socket to be read from).
     pub fn handle(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(usize, bool), String> {
         let n = match self.head.parse(request, &self.limits) {
-            Ok(Parsed::Complete(n)) => n,
-            Ok(Parsed::Partial) => return Err("incomplete request head".to_owned()),
+            Ok(HeadStatus::Complete(n)) => n,
+            Ok(HeadStatus::Partial) => return Err("incomplete request head".to_owned()),
             Err(e) => return Err(e.to_string()),
         };
         if self.head.body != BodyLength::Empty {

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::http::decode::ChunkedDecoder;
 use crate::http::encode::{self, Framing};
 use crate::http::proxy::{self, ProxyHeader};
-use crate::http::request::{BodyLength, Limits, Parsed, RequestHead, Version};
+use crate::http::request::{BodyLength, HeadStatus, Limits, RequestHead, Version};
 use crate::http::{date, Error as HttpError, ErrorKind};
 use crate::logging::LogSink;
 use crate::net::{Addr, AllowList, BindOptions, Handshake, Listener, Stream, TlsConfig};
@@ -409,7 +409,7 @@ fn read_proxy_header(
     loop {
         let parsed = proxy::parse(io.buffered());
         // Judged once the bytes are surely a PROXY header: a partial "P" may yet be "POST".
-        let is_header = matches!(parsed, Ok(proxy::Parsed::Complete(..)) | Err(_));
+        let is_header = matches!(parsed, Ok(proxy::ProxyStatus::Complete(..)) | Err(_));
         if is_header && !is_trusted(allow, peer_ip) {
             return Err(Some(HttpError::new(
                 ErrorKind::ProxyNotAllowed,
@@ -417,12 +417,12 @@ fn read_proxy_header(
             )));
         }
         match parsed.map_err(Some)? {
-            proxy::Parsed::Complete(n, h) => {
+            proxy::ProxyStatus::Complete(n, h) => {
                 io.start += n;
                 return Ok(Some(h));
             }
-            proxy::Parsed::Absent => return Ok(None),
-            proxy::Parsed::Partial => {}
+            proxy::ProxyStatus::Absent => return Ok(None),
+            proxy::ProxyStatus::Partial => {}
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let res = match left {
@@ -574,8 +574,8 @@ fn serve_conn<A: App>(st: &State<A>, mut conn: Conn, peer: Addr) {
         let mut started = st.access.as_ref().map(|_| Instant::now());
         let n = loop {
             match head.parse(io.buffered(), &st.limits) {
-                Ok(Parsed::Complete(n)) => break n,
-                Ok(Parsed::Partial) => {
+                Ok(HeadStatus::Complete(n)) => break n,
+                Ok(HeadStatus::Partial) => {
                     if !flush(&mut io, &mut wbuf) {
                         return;
                     }
