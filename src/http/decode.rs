@@ -77,6 +77,12 @@ enum State {
 
 /// Decodes a chunked body incrementally.
 ///
+/// Chunk extensions are checked and ignored, at most 16 KiB of them over a body; trailer
+/// fields are kept, at most 8 KiB of them. Beyond either bound, and on any malformed
+/// framing, [`decode`](ChunkedDecoder::decode) fails with [`ErrorKind::BadChunk`] (or
+/// [`ErrorKind::ChunkSizeOverflow`]), and the connection's framing can no longer be
+/// trusted.
+///
 /// ```
 /// use greenlight::http::{Chunk, ChunkedDecoder};
 ///
