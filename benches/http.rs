@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use greenlight::http::request::{Limits, Parsed, RequestHead};
+use greenlight::http::{HeadStatus, Limits, RequestHead};
 use greenlight::wsgi::bench::BytesConn;
 
 mod common;
@@ -26,7 +26,7 @@ fn parse(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let r = head.parse(std::hint::black_box(req), &limits);
-                assert!(matches!(r, Ok(Parsed::Complete(n)) if n == req.len()));
+                assert!(matches!(r, Ok(HeadStatus::Complete(n)) if n == req.len()));
             })
         });
     }

@@ -46,7 +46,7 @@ impl From<&Config> for Limits {
     /// The `--limit-request-*` flags, with `0` mapped to each maximum as gunicorn does.
     ///
     /// ```
-    /// use greenlight::{http::request::Limits, Config};
+    /// use greenlight::{http::Limits, Config};
     /// let limits = Limits::from(&Config { limit_request_line: 0, ..Config::default() });
     /// assert_eq!((limits.request_line, limits.fields, limits.field_size), (8190, 100, 8190));
     /// ```
@@ -63,7 +63,9 @@ impl From<&Config> for Limits {
 /// which combinations are valid live in [`Config::tls_files`]).
 pub(crate) fn tls(c: &Config) -> Result<Option<TlsConfig>> {
     match c.tls_files()? {
-        Some(f) => TlsConfig::from_pem_files(&f.certfile, &f.keyfile, f.ca_certs.as_deref()).map(Some),
+        Some(f) => {
+            TlsConfig::from_pem_files(&f.certfile, &f.keyfile, f.ca_certs.as_deref()).map(Some)
+        }
         None => Ok(None),
     }
 }

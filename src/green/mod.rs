@@ -53,6 +53,7 @@
 //!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
 //!   waits then give up at once with a timeout), `may`'s own locks may not.
 
+pub(crate) mod clock;
 mod coroutine;
 pub mod event;
 mod greenlet;

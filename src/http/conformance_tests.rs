@@ -8,7 +8,7 @@
 
 use super::decode::{Chunk, ChunkedDecoder};
 use super::proxy;
-use super::request::{BodyLength, Limits, Parsed, RequestHead, Version};
+use super::request::{BodyLength, HeadStatus, Limits, RequestHead, Version};
 use super::Error;
 
 static CORPUS: &str = include_str!("../../tests/data/gunicorn-requests.json");
@@ -313,15 +313,39 @@ fn run(raw: &[u8], limits: &Limits, rng: &mut Rng) -> (Vec<Got>, Stop) {
         }
         let buf = &raw[pos..];
         let n = match head.parse(buf, limits) {
-            Ok(Parsed::Complete(n)) => n,
-            Ok(Parsed::Partial) => return (got, Stop::Eof),
+            Ok(HeadStatus::Complete(n)) => n,
+            Ok(HeadStatus::Partial) => return (got, Stop::Eof),
             Err(e) => return (got, Stop::Error(e)),
         };
         // Every shorter prefix of a complete head is Partial, never an error.
         for cut in [n / 2, n - 1] {
-            assert_eq!(head.clone().parse(&buf[..cut], limits), Ok(Parsed::Partial));
+            assert_eq!(
+                head.clone().parse(&buf[..cut], limits),
+                Ok(HeadStatus::Partial)
+            );
         }
-        let mut req = Got {
+        let mut req = Got::new(&head, buf);
+        pos += n;
+        let stop = match head.body {
+            BodyLength::Empty => None,
+            BodyLength::Length(len) => read_length(raw, &mut pos, len, &mut req),
+            BodyLength::Chunked => read_chunked(raw, &mut pos, rng, &mut req),
+        };
+        let keep_alive = req.keep_alive;
+        got.push(req);
+        if let Some(stop) = stop {
+            return (got, stop);
+        }
+        if !keep_alive {
+            return (got, Stop::Close);
+        }
+    }
+}
+
+impl Got {
+    /// The request `head` describes, parsed from `buf`, before its body is read.
+    fn new(head: &RequestHead, buf: &[u8]) -> Got {
+        Got {
             method: head.method.get(buf).to_vec(),
             uri: head.target.get(buf).to_vec(),
             version: head.version,
@@ -333,61 +357,51 @@ fn run(raw: &[u8], limits: &Limits, rng: &mut Rng) -> (Vec<Got>, Stop) {
             body: Vec::new(),
             trailers: Vec::new(),
             keep_alive: head.keep_alive,
-        };
-        pos += n;
-        match head.body {
-            BodyLength::Empty => {}
-            BodyLength::Length(len) => {
-                let take = (raw.len() - pos).min(len as usize);
-                req.body.extend_from_slice(&raw[pos..pos + take]);
-                pos += take;
-                if take < len as usize {
-                    got.push(req);
-                    return (got, Stop::Eof);
-                }
-            }
-            BodyLength::Chunked => {
-                let mut dec = ChunkedDecoder::new();
-                loop {
-                    let rest = &raw[pos..];
-                    let piece = &rest[..rest.len().min(1 + rng.below(16))];
-                    match dec.decode(piece) {
-                        Ok((used, Chunk::Data(r))) => {
-                            assert_eq!(r.end, used);
-                            req.body.extend_from_slice(&piece[r]);
-                            pos += used;
-                        }
-                        Ok((used, Chunk::More)) => {
-                            assert_eq!(used, piece.len());
-                            pos += used;
-                            if pos == raw.len() {
-                                got.push(req);
-                                return (got, Stop::Eof);
-                            }
-                        }
-                        Ok((used, Chunk::End)) => {
-                            pos += used;
-                            break;
-                        }
-                        Err(e) => {
-                            got.push(req);
-                            return (got, Stop::Error(e));
-                        }
-                    }
-                }
-                assert!(dec.is_done());
-                req.trailers = dec
-                    .trailers()
-                    .map(|(n, v)| (n.to_vec(), v.to_vec()))
-                    .collect();
-            }
-        }
-        let keep_alive = req.keep_alive;
-        got.push(req);
-        if !keep_alive {
-            return (got, Stop::Close);
         }
     }
+}
+
+/// Reads a body of `len` bytes at `raw[*pos..]` into `req`; `Some` if the input ends first.
+fn read_length(raw: &[u8], pos: &mut usize, len: u64, req: &mut Got) -> Option<Stop> {
+    let take = (raw.len() - *pos).min(len as usize);
+    req.body.extend_from_slice(&raw[*pos..*pos + take]);
+    *pos += take;
+    (take < len as usize).then_some(Stop::Eof)
+}
+
+/// Decodes a chunked body at `raw[*pos..]` into `req`, in random pieces; `Some` if it
+/// ends in an error or with the input.
+fn read_chunked(raw: &[u8], pos: &mut usize, rng: &mut Rng, req: &mut Got) -> Option<Stop> {
+    let mut dec = ChunkedDecoder::new();
+    loop {
+        let rest = &raw[*pos..];
+        let piece = &rest[..rest.len().min(1 + rng.below(16))];
+        match dec.decode(piece) {
+            Ok((used, Chunk::Data(r))) => {
+                assert_eq!(r.end, used);
+                req.body.extend_from_slice(&piece[r]);
+                *pos += used;
+            }
+            Ok((used, Chunk::More)) => {
+                assert_eq!(used, piece.len());
+                *pos += used;
+                if *pos == raw.len() {
+                    return Some(Stop::Eof);
+                }
+            }
+            Ok((used, Chunk::End)) => {
+                *pos += used;
+                break;
+            }
+            Err(e) => return Some(Stop::Error(e)),
+        }
+    }
+    assert!(dec.is_done());
+    req.trailers = dec
+        .trailers()
+        .map(|(n, v)| (n.to_vec(), v.to_vec()))
+        .collect();
+    None
 }
 
 /// The statuses that count as the right refusal for a gunicorn error class (as h1probe).
@@ -514,9 +528,9 @@ fn gunicorn_corpus() {
         );
         let raw = if proxied {
             match proxy::parse(&raw) {
-                Ok(proxy::Parsed::Complete(n, _)) => raw[n..].to_vec(),
-                Ok(proxy::Parsed::Absent) => raw,
-                Ok(proxy::Parsed::Partial) => panic!("{name}: PROXY header cut short"),
+                Ok(proxy::ProxyStatus::Complete(n, _)) => raw[n..].to_vec(),
+                Ok(proxy::ProxyStatus::Absent) => raw,
+                Ok(proxy::ProxyStatus::Partial) => panic!("{name}: PROXY header cut short"),
                 Err(e) => {
                     check_invalid(
                         name,

@@ -5,9 +5,9 @@
 //! that finds it stale formats the new value itself (a few dozen nanoseconds) and stores
 //! it, so no timer thread is needed.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crossbeam::atomic::AtomicCell;
+
+use crate::green::clock::coarse_unix_secs;
 
 /// An IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (29 bytes).
 pub type HttpDate = [u8; 29];
@@ -27,7 +27,7 @@ static CACHE: AtomicCell<Cached> = AtomicCell::new(Cached {
 
 /// The current date, from a global cache refreshed at most once a second.
 pub fn now() -> HttpDate {
-    let secs = unix_secs();
+    let secs = coarse_unix_secs();
     let cached = CACHE.load();
     if cached.secs == secs {
         return cached.date;
@@ -35,35 +35,6 @@ pub fn now() -> HttpDate {
     let date = format(secs);
     CACHE.store(Cached { secs, date });
     date
-}
-
-/// Whole seconds since the Unix epoch. On Linux from `CLOCK_REALTIME_COARSE`: the time as
-/// of the last scheduler tick (a few ms behind at most), read without the TSC, several
-/// times cheaper than `SystemTime::now()`, which was a visible part of a small request's
-/// cost. A `Date` has one-second resolution, so the tick does not matter.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn unix_secs() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        u64::try_from(ts.tv_sec).unwrap_or(0)
-    } else {
-        precise_unix_secs()
-    }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn unix_secs() -> u64 {
-    precise_unix_secs()
-}
-
-fn precise_unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
@@ -101,6 +72,7 @@ fn two(out: &mut [u8], n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn known_dates() {

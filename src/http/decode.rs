@@ -77,8 +77,14 @@ enum State {
 
 /// Decodes a chunked body incrementally.
 ///
+/// Chunk extensions are checked and ignored, at most 16 KiB of them over a body; trailer
+/// fields are kept, at most 8 KiB of them. Beyond either bound, and on any malformed
+/// framing, [`decode`](ChunkedDecoder::decode) fails with [`ErrorKind::BadChunk`] (or
+/// [`ErrorKind::ChunkSizeOverflow`]), and the connection's framing can no longer be
+/// trusted.
+///
 /// ```
-/// use greenlight::http::decode::{Chunk, ChunkedDecoder};
+/// use greenlight::http::{Chunk, ChunkedDecoder};
 ///
 /// let input = b"5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
 /// let mut dec = ChunkedDecoder::new();

@@ -96,15 +96,6 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// it set, or a body of known size); `keep_alive` is the request's
 /// [`RequestHead::keep_alive`](super::request::RequestHead::keep_alive). Returns the
 /// framing and whether the connection may stay open afterwards.
-///
-/// ```
-/// use greenlight::http::encode::{response_framing, Framing};
-/// use greenlight::http::request::Version;
-///
-/// assert_eq!(response_framing(Version::Http11, false, 200, None, true), (Framing::Chunked, true));
-/// assert_eq!(response_framing(Version::Http10, false, 200, None, true), (Framing::Close, false));
-/// assert_eq!(response_framing(Version::Http11, true, 200, Some(5), true), (Framing::NoBody(Some(5)), true));
-/// ```
 pub fn response_framing(
     version: Version,
     is_head: bool,
@@ -202,12 +193,6 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// Appends one chunk (`size CRLF data CRLF`); an empty `data` writes nothing.
-///
-/// ```
-/// let mut out = Vec::new();
-/// greenlight::http::encode::write_chunk(&mut out, b"hello, world!!!!");
-/// assert_eq!(out, b"10\r\nhello, world!!!!\r\n");
-/// ```
 pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     // An empty chunk would be the last-chunk and end the body early.
     if data.is_empty() {
@@ -249,15 +234,6 @@ pub fn is_valid_header_value(value: &str) -> bool {
 ///
 /// The code must be 100..=999 (RFC 9110 §15: `status-code = 3DIGIT`, and the first digit
 /// names the class); the reason may be empty or missing, and must be a valid field value.
-///
-/// ```
-/// use greenlight::http::encode::parse_status;
-///
-/// assert_eq!(parse_status("404 Not Found"), Some(404));
-/// assert_eq!(parse_status("200"), Some(200));
-/// assert_eq!(parse_status("20 OK"), None);
-/// assert_eq!(parse_status("200 OK\r\nX: y"), None);
-/// ```
 pub fn parse_status(status: &str) -> Option<u16> {
     let b = status.as_bytes();
     let code = b.get(..3)?;
@@ -278,6 +254,30 @@ mod tests {
     use Version::{Http10, Http11};
 
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    /// The examples once in the doc comments of these crate-private functions.
+    #[test]
+    fn doc_examples() {
+        assert_eq!(
+            response_framing(Http11, false, 200, None, true),
+            (Framing::Chunked, true)
+        );
+        assert_eq!(
+            response_framing(Http10, false, 200, None, true),
+            (Framing::Close, false)
+        );
+        assert_eq!(
+            response_framing(Http11, true, 200, Some(5), true),
+            (Framing::NoBody(Some(5)), true)
+        );
+        let mut out = Vec::new();
+        write_chunk(&mut out, b"hello, world!!!!");
+        assert_eq!(out, b"10\r\nhello, world!!!!\r\n");
+        assert_eq!(parse_status("404 Not Found"), Some(404));
+        assert_eq!(parse_status("200"), Some(200));
+        assert_eq!(parse_status("20 OK"), None);
+        assert_eq!(parse_status("200 OK\r\nX: y"), None);
+    }
 
     fn head(
         status: &str,

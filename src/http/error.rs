@@ -50,7 +50,7 @@ pub struct Error {
 
 impl Error {
     /// Makes an error of `kind` with a short static explanation.
-    pub const fn new(kind: ErrorKind, detail: &'static str) -> Self {
+    pub(crate) const fn new(kind: ErrorKind, detail: &'static str) -> Self {
         Error { kind, detail }
     }
 

@@ -41,7 +41,7 @@ pub enum ProxyHeader {
 
 /// The outcome of [`parse`] on the first bytes of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub enum ProxyStatus {
     /// A complete header of this many bytes; the request starts after it.
     Complete(usize, ProxyHeader),
     /// The bytes so far are the start of a PROXY header (or too few to tell): read more.
@@ -55,44 +55,27 @@ fn bad(detail: &'static str) -> Error {
 }
 
 /// Parses a PROXY header (v1 or v2) at the start of `buf`.
-///
-/// # Examples
-///
-/// ```
-/// use greenlight::http::proxy::{parse, Parsed, ProxyHeader};
-///
-/// let buf = b"PROXY TCP4 192.0.2.1 192.0.2.11 56324 443\r\nGET / HTTP/1.1\r\n";
-/// let Ok(Parsed::Complete(n, ProxyHeader::Tcp { client, proxy })) = parse(buf) else {
-///     panic!("not parsed")
-/// };
-/// assert_eq!(client.to_string(), "192.0.2.1:56324");
-/// assert_eq!(proxy.to_string(), "192.0.2.11:443");
-/// assert!(buf[n..].starts_with(b"GET"));
-/// assert_eq!(parse(b"PROXY TCP4 192.0"), Ok(Parsed::Partial));
-/// assert_eq!(parse(b"GET / HTTP/1.1\r\n"), Ok(Parsed::Absent));
-/// assert!(parse(b"PROXY TCP4 not-an-ip 192.0.2.11 1 2\r\n").is_err());
-/// ```
-pub fn parse(buf: &[u8]) -> Result<Parsed, Error> {
+pub fn parse(buf: &[u8]) -> Result<ProxyStatus, Error> {
     let starts = |sig: &[u8]| {
         let n = buf.len().min(sig.len());
         buf[..n] == sig[..n]
     };
     if starts(V2_SIGNATURE) {
         if buf.len() < 16 {
-            return Ok(Parsed::Partial);
+            return Ok(ProxyStatus::Partial);
         }
         return parse_v2(buf);
     }
     if starts(V1_PREFIX) {
         if buf.len() < V1_PREFIX.len() {
-            return Ok(Parsed::Partial);
+            return Ok(ProxyStatus::Partial);
         }
         return parse_v1(buf);
     }
-    Ok(Parsed::Absent)
+    Ok(ProxyStatus::Absent)
 }
 
-fn parse_v1(buf: &[u8]) -> Result<Parsed, Error> {
+fn parse_v1(buf: &[u8]) -> Result<ProxyStatus, Error> {
     // "If the CRLF sequence is not found in the first 107 characters, the receiver should
     // declare the line invalid."
     let window = &buf[..buf.len().min(V1_MAX)];
@@ -104,7 +87,7 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, Error> {
         if window.contains(&b'\n') {
             return Err(bad("PROXY v1 line ends without CRLF"));
         }
-        return Ok(Parsed::Partial);
+        return Ok(ProxyStatus::Partial);
     };
     let line = &buf[V1_PREFIX.len()..end];
     let n = end + 2;
@@ -114,7 +97,7 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, Error> {
     let proto = fields.next().unwrap_or_default();
     if proto == b"UNKNOWN" {
         // "the receiver must ignore anything presented before the CRLF is found."
-        return Ok(Parsed::Complete(n, ProxyHeader::Local));
+        return Ok(ProxyStatus::Complete(n, ProxyHeader::Local));
     }
     let v6 = match proto {
         b"TCP4" => false,
@@ -134,7 +117,7 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, Error> {
     let dst = v1_addr(dst, v6)?;
     let sport = v1_port(sport)?;
     let dport = v1_port(dport)?;
-    Ok(Parsed::Complete(
+    Ok(ProxyStatus::Complete(
         n,
         ProxyHeader::Tcp {
             client: SocketAddr::new(src, sport),
@@ -171,7 +154,7 @@ fn v1_port(field: &[u8]) -> Result<u16, Error> {
     u16::try_from(n).map_err(|_| bad("PROXY v1 port is not a number in 0..65535"))
 }
 
-fn parse_v2(buf: &[u8]) -> Result<Parsed, Error> {
+fn parse_v2(buf: &[u8]) -> Result<ProxyStatus, Error> {
     let ver_cmd = buf[12];
     let fam = buf[13];
     let len = usize::from(u16::from_be_bytes([buf[14], buf[15]]));
@@ -187,12 +170,12 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, Error> {
     };
     let n = 16 + len;
     if buf.len() < n {
-        return Ok(Parsed::Partial);
+        return Ok(ProxyStatus::Partial);
     }
     // "the receiver must accept this connection as valid and must use the real connection
     // endpoints and discard the protocol block including the family which is ignored."
     if local {
-        return Ok(Parsed::Complete(n, ProxyHeader::Local));
+        return Ok(ProxyStatus::Complete(n, ProxyHeader::Local));
     }
     let block = &buf[16..n];
     let (family, transport) = (fam >> 4, fam & 0x0f);
@@ -226,7 +209,7 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, Error> {
         0x0 | 0x3 => ProxyHeader::Local,
         _ => return Err(bad("PROXY v2 address family is unknown")),
     };
-    Ok(Parsed::Complete(n, header))
+    Ok(ProxyStatus::Complete(n, header))
 }
 
 #[cfg(test)]
@@ -247,6 +230,21 @@ mod tests {
         b.extend_from_slice(&(block.len() as u16).to_be_bytes());
         b.extend_from_slice(block);
         b
+    }
+
+    /// The example once in the doc comment of this crate-private function.
+    #[test]
+    fn doc_example() {
+        let buf = b"PROXY TCP4 192.0.2.1 192.0.2.11 56324 443\r\nGET / HTTP/1.1\r\n";
+        let Ok(ProxyStatus::Complete(n, ProxyHeader::Tcp { client, proxy })) = parse(buf) else {
+            panic!("not parsed")
+        };
+        assert_eq!(client.to_string(), "192.0.2.1:56324");
+        assert_eq!(proxy.to_string(), "192.0.2.11:443");
+        assert!(buf[n..].starts_with(b"GET"));
+        assert_eq!(parse(b"PROXY TCP4 192.0"), Ok(ProxyStatus::Partial));
+        assert_eq!(parse(b"GET / HTTP/1.1\r\n"), Ok(ProxyStatus::Absent));
+        assert!(parse(b"PROXY TCP4 not-an-ip 192.0.2.11 1 2\r\n").is_err());
     }
 
     #[test]
@@ -271,7 +269,7 @@ mod tests {
             buf.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
             assert_eq!(
                 parse(&buf),
-                Ok(Parsed::Complete(raw.len(), *want)),
+                Ok(ProxyStatus::Complete(raw.len(), *want)),
                 "{}",
                 String::from_utf8_lossy(raw)
             );
@@ -316,14 +314,14 @@ mod tests {
         long.resize(V1_MAX, b'x');
         assert!(parse(&long).is_err());
         long.truncate(V1_MAX - 1);
-        assert_eq!(parse(&long), Ok(Parsed::Partial));
+        assert_eq!(parse(&long), Ok(ProxyStatus::Partial));
         // The longest valid line is accepted.
         let mut max = b"PROXY UNKNOWN ".to_vec();
         max.resize(V1_MAX - 2, b'x');
         max.extend_from_slice(b"\r\n");
         assert_eq!(
             parse(&max),
-            Ok(Parsed::Complete(V1_MAX, ProxyHeader::Local))
+            Ok(ProxyStatus::Complete(V1_MAX, ProxyHeader::Local))
         );
     }
 
@@ -331,9 +329,9 @@ mod tests {
     fn v1_partial_at_every_cut() {
         let raw = b"PROXY TCP6 2001:db8::1 2001:db8::2 1234 443\r\n";
         for cut in 0..raw.len() {
-            assert_eq!(parse(&raw[..cut]), Ok(Parsed::Partial), "cut {cut}");
+            assert_eq!(parse(&raw[..cut]), Ok(ProxyStatus::Partial), "cut {cut}");
         }
-        assert!(matches!(parse(raw), Ok(Parsed::Complete(n, _)) if n == raw.len()));
+        assert!(matches!(parse(raw), Ok(ProxyStatus::Complete(n, _)) if n == raw.len()));
     }
 
     #[test]
@@ -346,7 +344,7 @@ mod tests {
             b"\r\n\r\nGET",
             b"proxy TCP4",
         ] {
-            assert_eq!(parse(raw), Ok(Parsed::Absent), "{raw:?}");
+            assert_eq!(parse(raw), Ok(ProxyStatus::Absent), "{raw:?}");
         }
     }
 
@@ -362,7 +360,7 @@ mod tests {
         buf.extend_from_slice(b"GET /proxy/v2/ipv4 HTTP/1.1\r\n");
         assert_eq!(
             parse(&buf),
-            Ok(Parsed::Complete(
+            Ok(ProxyStatus::Complete(
                 n,
                 tcp("192.168.1.10:12345", "192.168.1.1:443")
             ))
@@ -378,7 +376,7 @@ mod tests {
         let buf = v2(0x21, 0x21, &block);
         assert_eq!(
             parse(&buf),
-            Ok(Parsed::Complete(
+            Ok(ProxyStatus::Complete(
                 buf.len(),
                 tcp("[2001:db8::1]:54321", "[2001:db8::2]:80")
             ))
@@ -391,22 +389,31 @@ mod tests {
         let buf = v2(0x20, 0x11, &[1, 2, 3]);
         assert_eq!(
             parse(&buf),
-            Ok(Parsed::Complete(buf.len(), ProxyHeader::Local))
+            Ok(ProxyStatus::Complete(buf.len(), ProxyHeader::Local))
         );
         let buf = v2(0x20, 0x00, &[]);
-        assert_eq!(parse(&buf), Ok(Parsed::Complete(16, ProxyHeader::Local)));
+        assert_eq!(
+            parse(&buf),
+            Ok(ProxyStatus::Complete(16, ProxyHeader::Local))
+        );
         // PROXY with AF_UNSPEC or AF_UNIX: keep the real endpoints.
         let buf = v2(0x21, 0x00, &[]);
-        assert_eq!(parse(&buf), Ok(Parsed::Complete(16, ProxyHeader::Local)));
+        assert_eq!(
+            parse(&buf),
+            Ok(ProxyStatus::Complete(16, ProxyHeader::Local))
+        );
         let buf = v2(0x21, 0x31, &[0; 216]);
-        assert_eq!(parse(&buf), Ok(Parsed::Complete(232, ProxyHeader::Local)));
+        assert_eq!(
+            parse(&buf),
+            Ok(ProxyStatus::Complete(232, ProxyHeader::Local))
+        );
         // TLVs after the addresses are skipped.
         let mut block = vec![10, 0, 0, 1, 10, 0, 0, 2, 0, 80, 0, 81];
         block.extend_from_slice(&[0x04, 0x00, 0x03, b'a', b'b', b'c']);
         let buf = v2(0x21, 0x11, &block);
         assert_eq!(
             parse(&buf),
-            Ok(Parsed::Complete(
+            Ok(ProxyStatus::Complete(
                 buf.len(),
                 tcp("10.0.0.1:80", "10.0.0.2:81")
             ))
@@ -438,11 +445,11 @@ mod tests {
     fn v2_partial_at_every_cut() {
         let buf = v2(0x21, 0x11, &[10, 0, 0, 1, 10, 0, 0, 2, 0, 80, 0, 81]);
         for cut in 0..buf.len() {
-            assert_eq!(parse(&buf[..cut]), Ok(Parsed::Partial), "cut {cut}");
+            assert_eq!(parse(&buf[..cut]), Ok(ProxyStatus::Partial), "cut {cut}");
         }
         // A declared length beyond what arrived: wait for it.
         let mut long = v2(0x21, 0x11, &[0; 300]);
         long.truncate(200);
-        assert_eq!(parse(&long), Ok(Parsed::Partial));
+        assert_eq!(parse(&long), Ok(ProxyStatus::Partial));
     }
 }

@@ -1,8 +1,8 @@
 //! Request-head parsing and the body-framing decision (RFC 9112 §2-§7).
 //!
 //! [`RequestHead::parse`] is a push parser in the style of httparse: it is handed the
-//! bytes buffered so far and answers [`Parsed::Complete`] with the head's length,
-//! [`Parsed::Partial`] when more bytes are needed, or an [`Error`] that knows its status.
+//! bytes buffered so far and answers [`HeadStatus::Complete`] with the head's length,
+//! [`HeadStatus::Partial`] when more bytes are needed, or an [`Error`] that knows its status.
 //! It re-parses from the start on every call and keeps no state between calls, so a
 //! caller simply appends to its buffer and calls again.
 //!
@@ -20,6 +20,7 @@
 use super::chars::{
     all_field_bytes, find_byte, is_host_byte, is_ows, is_tchar, position_not_target, trim_ows,
 };
+use super::host::{is_host, is_host_port, is_port, split_port, HostCheck};
 use super::{Error, ErrorKind};
 
 /// Limits on the request head, gunicorn's `limit_request_*`.
@@ -143,7 +144,7 @@ pub enum BodyLength {
 
 /// Outcome of a parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub enum HeadStatus {
     /// A whole head: its length in bytes, final empty line included.
     Complete(usize),
     /// More bytes are needed (not an error).
@@ -249,16 +250,16 @@ impl RequestHead {
     /// connection must be closed after answering, since framing can no longer be trusted.
     ///
     /// ```
-    /// use greenlight::http::request::{BodyLength, Limits, Parsed, RequestHead};
+    /// use greenlight::http::{BodyLength, HeadStatus, Limits, RequestHead};
     ///
     /// let buf = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
     /// let mut head = RequestHead::new();
-    /// assert_eq!(head.parse(buf, &Limits::default()), Ok(Parsed::Complete(49)));
+    /// assert_eq!(head.parse(buf, &Limits::default()), Ok(HeadStatus::Complete(49)));
     /// assert_eq!(head.method.get(buf), b"POST");
     /// assert_eq!(head.body, BodyLength::Length(5));
-    /// assert_eq!(head.parse(&buf[..20], &Limits::default()), Ok(Parsed::Partial));
+    /// assert_eq!(head.parse(&buf[..20], &Limits::default()), Ok(HeadStatus::Partial));
     /// ```
-    pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Parsed, Error> {
+    pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<HeadStatus, Error> {
         let limits = limits.effective();
         self.headers.clear();
         self.body = BodyLength::Empty;
@@ -267,7 +268,7 @@ impl RequestHead {
 
         let mut pos = match skip_empty_lines(buf)? {
             Some(pos) => pos,
-            None => return Ok(Parsed::Partial),
+            None => return Ok(HeadStatus::Partial),
         };
 
         let bare = err(ErrorKind::BadRequestLine, "request line not ended by CRLF");
@@ -276,7 +277,7 @@ impl RequestHead {
                 self.parse_request_line(buf, pos, end)?;
                 next
             }
-            Line::Partial => return Ok(Parsed::Partial),
+            Line::Partial => return Ok(HeadStatus::Partial),
             Line::TooLong => {
                 return Err(err(ErrorKind::RequestLineTooLong, "request line too long"))
             }
@@ -289,7 +290,7 @@ impl RequestHead {
                     None => break,
                     Some(b'\n') => {
                         self.frame(buf)?;
-                        return Ok(Parsed::Complete(pos + 2));
+                        return Ok(HeadStatus::Complete(pos + 2));
                     }
                     Some(_) => return Err(err(ErrorKind::BadHeader, "bare CR in header section")),
                 },
@@ -328,7 +329,7 @@ impl RequestHead {
         if buf.len() >= limits.max_head() {
             return Err(err(ErrorKind::HeaderTooLarge, "request head too large"));
         }
-        Ok(Parsed::Partial)
+        Ok(HeadStatus::Partial)
     }
 
     /// Parses `buf[start..end]`, the request line without its CRLF.
@@ -368,122 +369,155 @@ impl RequestHead {
 
     /// Decides body framing, keep-alive and `Expect` from the parsed fields.
     fn frame(&mut self, buf: &[u8]) -> Result<(), Error> {
-        let mut length: Option<u64> = None;
-        let mut te = false; // any Transfer-Encoding field
-        let mut te_coded = false; // a coding other than identity
-        let mut chunked = false;
-        let mut close = false;
-        let mut keep_alive = false;
-        let mut expect_continue = false;
-        let mut host = false;
-        let mut content_type = false;
-
+        let mut fields = Fields::default();
         for h in &self.headers {
-            let name = h.name.get(buf);
-            let value = h.value.get(buf);
-            // Dispatch on length first: most fields are none of these.
-            match name.len() {
-                14 if eq_lower(name, b"content-length") => {
-                    // RFC 9110 §8.6 lets a recipient accept a repeated identical value;
-                    // gunicorn refuses any repetition (corpus invalid/021,
-                    // rfc9112_smuggle_cl_list_form_01 "5, 5"), and so do we: never guess.
-                    if length.is_some() {
-                        return Err(err(ErrorKind::BadContentLength, "repeated Content-Length"));
-                    }
-                    length = Some(parse_content_length(value)?);
-                }
-                17 if eq_lower(name, b"transfer-encoding") => {
-                    te = true;
-                    for coding in list(value) {
-                        // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer
-                        // coding more than once to a message body", and chunked must be
-                        // last: nothing may follow it.
-                        if chunked {
-                            return Err(err(
-                                ErrorKind::ChunkedNotLast,
-                                "transfer coding after chunked",
-                            ));
-                        }
-                        if eq_lower(coding, b"chunked") {
-                            chunked = true;
-                        } else if eq_lower(coding, b"identity") {
-                            // Removed from the registry, but a no-op; gunicorn accepts it
-                            // (corpus valid/009, valid/029).
-                        } else if is_content_coding(coding) {
-                            // Passed to the application undecoded, as gunicorn does
-                            // (corpus valid/025, rfc9112_smuggle_gzip_chunked_01): we only
-                            // remove the chunked framing.
-                            te_coded = true;
-                        } else {
-                            // RFC 9112 §6.1: "A server that receives a request message with
-                            // a transfer coding it does not understand SHOULD respond with
-                            // 501 (Not Implemented)."
-                            return Err(err(
-                                ErrorKind::UnknownTransferCoding,
-                                "unknown transfer coding",
-                            ));
-                        }
-                    }
-                }
-                10 if eq_lower(name, b"connection") => {
-                    for option in list(value) {
-                        if eq_lower(option, b"close") {
-                            close = true;
-                        } else if eq_lower(option, b"keep-alive") {
-                            keep_alive = true;
-                        }
-                    }
-                }
-                6 if eq_lower(name, b"expect") => {
-                    // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
-                    expect_continue = eq_lower(value, b"100-continue");
-                }
-                // RFC 9110 §5.3: "A sender MUST NOT generate multiple field lines with the
-                // same name in a message ... unless ... that field's definition allows
-                // multiple field line values to be recombined as a comma-separated list".
-                // Host and Content-Type do not; gunicorn refuses repeats (corpus
-                // invalid/041, invalid/042), and RFC 9112 §3.2 says of Host: "A server
-                // MUST respond with a 400 ... to any request message that contains more
-                // than one Host header field line".
-                4 if eq_lower(name, b"host") => {
-                    if host {
-                        return Err(err(ErrorKind::BadHeader, "repeated Host"));
-                    }
-                    host = true;
-                }
-                12 if eq_lower(name, b"content-type") => {
-                    if content_type {
-                        return Err(err(ErrorKind::BadHeader, "repeated Content-Type"));
-                    }
-                    content_type = true;
-                }
-                _ => {}
+            fields.add(h.name.get(buf), h.value.get(buf))?;
+        }
+        self.body = fields.body_length(self.version)?;
+        self.keep_alive = fields.is_keep_alive(self.version);
+        self.expect_continue = fields.is_expect_continue(self.version);
+        Ok(())
+    }
+}
+
+/// What the fields that decide framing and persistence said, gathered in one pass over
+/// the head and judged once it is complete.
+#[derive(Default)]
+struct Fields {
+    /// The Content-Length value.
+    length: Option<u64>,
+    /// Any Transfer-Encoding field.
+    te: bool,
+    /// A transfer coding other than chunked and identity.
+    te_coded: bool,
+    /// `chunked` was the last transfer coding.
+    chunked: bool,
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive`.
+    keep_alive: bool,
+    /// `Expect: 100-continue`.
+    expect_continue: bool,
+    /// A Host field was seen.
+    host: bool,
+    /// A Content-Type field was seen.
+    content_type: bool,
+}
+
+impl Fields {
+    /// Takes note of one field.
+    #[inline]
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
+        // Dispatch on length first: most fields are none of these.
+        match name.len() {
+            14 if eq_lower(name, b"content-length") => self.content_length(value),
+            17 if eq_lower(name, b"transfer-encoding") => self.transfer_encoding(value),
+            10 if eq_lower(name, b"connection") => {
+                self.connection(value);
+                Ok(())
+            }
+            6 if eq_lower(name, b"expect") => {
+                // RFC 9110 §10.1.1: "The Expect field value is case-insensitive."
+                self.expect_continue = eq_lower(value, b"100-continue");
+                Ok(())
+            }
+            4 if eq_lower(name, b"host") => {
+                // RFC 9112 §3.2: "A server MUST respond with a 400 ... to any request
+                // message that contains more than one Host header field line".
+                once(&mut self.host, "repeated Host")
+            }
+            12 if eq_lower(name, b"content-type") => {
+                once(&mut self.content_type, "repeated Content-Type")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A Content-Length field.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), Error> {
+        // RFC 9110 §8.6 lets a recipient accept a repeated identical value; gunicorn
+        // refuses any repetition (corpus invalid/021, rfc9112_smuggle_cl_list_form_01
+        // "5, 5"), and so do we: never guess.
+        if self.length.is_some() {
+            return Err(err(ErrorKind::BadContentLength, "repeated Content-Length"));
+        }
+        self.length = Some(parse_content_length(value)?);
+        Ok(())
+    }
+
+    /// A Transfer-Encoding field: its codings, in order.
+    fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), Error> {
+        self.te = true;
+        for coding in list(value) {
+            // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more
+            // than once to a message body", and chunked must be last: nothing may
+            // follow it.
+            if self.chunked {
+                return Err(err(
+                    ErrorKind::ChunkedNotLast,
+                    "transfer coding after chunked",
+                ));
+            }
+            if eq_lower(coding, b"chunked") {
+                self.chunked = true;
+            } else if eq_lower(coding, b"identity") {
+                // Removed from the registry, but a no-op; gunicorn accepts it (corpus
+                // valid/009, valid/029).
+            } else if is_content_coding(coding) {
+                // Passed to the application undecoded, as gunicorn does (corpus
+                // valid/025, rfc9112_smuggle_gzip_chunked_01): we only remove the
+                // chunked framing.
+                self.te_coded = true;
+            } else {
+                // RFC 9112 §6.1: "A server that receives a request message with a
+                // transfer coding it does not understand SHOULD respond with 501 (Not
+                // Implemented)."
+                return Err(err(
+                    ErrorKind::UnknownTransferCoding,
+                    "unknown transfer coding",
+                ));
             }
         }
+        Ok(())
+    }
 
-        if te {
+    /// A Connection field: only its `close` and `keep-alive` options matter here.
+    fn connection(&mut self, value: &[u8]) {
+        for option in list(value) {
+            if eq_lower(option, b"close") {
+                self.close = true;
+            } else if eq_lower(option, b"keep-alive") {
+                self.keep_alive = true;
+            }
+        }
+    }
+
+    /// How the body is delimited (RFC 9112 §6.3), or why that cannot be trusted.
+    fn body_length(&self, version: Version) -> Result<BodyLength, Error> {
+        if self.te {
             // RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message
             // containing a Transfer-Encoding header field MUST treat the message as if the
             // framing is faulty".
-            if self.version == Version::Http10 {
+            if version == Version::Http10 {
                 return Err(err(
                     ErrorKind::TransferEncodingInHttp10,
                     "Transfer-Encoding in an HTTP/1.0 request",
                 ));
             }
-            if chunked {
+            if self.chunked {
                 // RFC 9112 §6.1: "A server MAY reject a request that contains both
                 // Content-Length and Transfer-Encoding or process such a request in
                 // accordance with the Transfer-Encoding alone." We reject: whichever a
                 // proxy in front believed, one of us would be wrong.
-                if length.is_some() {
+                if self.length.is_some() {
                     return Err(err(
                         ErrorKind::LengthAndTransferEncoding,
                         "both Content-Length and Transfer-Encoding",
                     ));
                 }
-                self.body = BodyLength::Chunked;
-            } else if te_coded {
+                return Ok(BodyLength::Chunked);
+            }
+            if self.te_coded {
                 // RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a
                 // request and the chunked transfer coding is not the final encoding, the
                 // message body length cannot be determined reliably; the server MUST
@@ -497,25 +531,44 @@ impl RequestHead {
             // Only `identity`: it changes nothing, Content-Length (if any) frames the body
             // (gunicorn does the same; corpus valid/009).
         }
-        if !chunked {
-            self.body = match length {
-                None | Some(0) => BodyLength::Empty,
-                Some(n) => BodyLength::Length(n),
-            };
-        }
+        Ok(match self.length {
+            None | Some(0) => BodyLength::Empty,
+            Some(n) => BodyLength::Length(n),
+        })
+    }
 
-        // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 persists only with
-        // "keep-alive" (and no "close").
-        self.keep_alive = match self.version {
-            Version::Http11 => !close,
-            Version::Http10 => keep_alive && !close,
-        };
+    /// Whether the connection may stay open after this exchange.
+    fn is_keep_alive(&self, version: Version) -> bool {
+        // RFC 9112 §9.3: "If the "close" connection option is present, the connection
+        // will not persist after the current response"; else HTTP/1.1 persists, and
+        // HTTP/1.0 persists only if "the "keep-alive" connection option is present".
+        match version {
+            Version::Http11 => !self.close,
+            Version::Http10 => self.keep_alive && !self.close,
+        }
+    }
+
+    /// Whether to answer `100 Continue` before reading the body.
+    fn is_expect_continue(&self, version: Version) -> bool {
         // RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in an
         // HTTP/1.0 request MUST ignore that expectation." Other expectations are ignored
         // too (a MAY-417 we do not take).
-        self.expect_continue = expect_continue && self.version == Version::Http11;
-        Ok(())
+        self.expect_continue && version == Version::Http11
     }
+}
+
+/// Marks a field that may appear once, refusing a repeat.
+///
+/// RFC 9110 §5.3: "A sender MUST NOT generate multiple field lines with the same name in a
+/// message ... unless ... that field's definition allows multiple field line values to be
+/// recombined as a comma-separated list". Host and Content-Type do not; gunicorn refuses
+/// repeats (corpus invalid/041, invalid/042).
+#[inline]
+fn once(seen: &mut bool, detail: &'static str) -> Result<(), Error> {
+    if std::mem::replace(seen, true) {
+        return Err(err(ErrorKind::BadHeader, detail));
+    }
+    Ok(())
 }
 
 /// Skips the empty lines before a request line; `None` when the buffer ends first.
@@ -602,7 +655,13 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
         // client MUST send only the host and port of the tunnel destination as the
         // request-target." `authority-form = uri-host ":" port`.
         return match split_port(target) {
-            Some((host, port)) if !port.is_empty() && is_host(host) => Ok(()),
+            (host, Some(port))
+                if !port.is_empty()
+                    && is_port(port, HostCheck::Grammar)
+                    && is_host(host, HostCheck::Grammar) =>
+            {
+                Ok(())
+            }
             _ => bad("CONNECT needs an authority-form target"),
         };
     }
@@ -655,38 +714,7 @@ fn is_absolute_form(target: &[u8]) -> bool {
         Some(_) => return false,
         None => authority,
     };
-    let host = match split_port(hostport) {
-        Some((host, _)) => host,
-        None => hostport,
-    };
-    // RFC 9110 §4.2.1: "A recipient that processes such a URI reference [with an empty
-    // host] MUST reject it as invalid."
-    scheme_ok && is_host(host)
-}
-
-/// Splits `host:port` at the last colon outside an IP literal, when the port is digits.
-fn split_port(hostport: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = hostport.iter().rposition(|&b| b == b':')?;
-    let (host, port) = (&hostport[..colon], &hostport[colon + 1..]);
-    let bracketed = host.first() == Some(&b'[');
-    if bracketed && host.last() != Some(&b']') || !bracketed && host.contains(&b':') {
-        return None;
-    }
-    (port.len() <= 5 && port.iter().all(u8::is_ascii_digit)).then_some((host, port))
-}
-
-/// RFC 3986 §3.2.2: `host = IP-literal / IPv4address / reg-name`, non-empty.
-fn is_host(host: &[u8]) -> bool {
-    match host {
-        [] => false,
-        [b'[', inner @ .., b']'] => {
-            !inner.is_empty()
-                && inner
-                    .iter()
-                    .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V'))
-        }
-        _ => host.iter().all(|&b| is_host_byte(b)),
-    }
+    scheme_ok && is_host_port(hostport, HostCheck::Grammar)
 }
 
 /// The content codings gunicorn passes through below chunked (RFC 9110 §8.4.1).
@@ -732,8 +760,8 @@ mod tests {
     fn parse_with(buf: &[u8], limits: &Limits) -> Result<(RequestHead, usize), Error> {
         let mut head = RequestHead::new();
         match head.parse(buf, limits)? {
-            Parsed::Complete(n) => Ok((head, n)),
-            Parsed::Partial => panic!("partial: {:?}", String::from_utf8_lossy(buf)),
+            HeadStatus::Complete(n) => Ok((head, n)),
+            HeadStatus::Partial => panic!("partial: {:?}", String::from_utf8_lossy(buf)),
         }
     }
 
@@ -999,7 +1027,7 @@ mod tests {
         let endless = "GET /".to_string() + &"x".repeat(100);
         assert_eq!(
             head.parse(&endless.as_bytes()[..31], &limits),
-            Ok(Parsed::Partial)
+            Ok(HeadStatus::Partial)
         );
         assert_eq!(
             head.parse(&endless.as_bytes()[..32], &limits)
@@ -1025,7 +1053,7 @@ mod tests {
         let mut head = RequestHead::new();
         assert_eq!(
             head.parse(b"GET / HTTP/1.1\r\nA: 123456", &limits),
-            Ok(Parsed::Partial)
+            Ok(HeadStatus::Partial)
         );
         assert_eq!(
             head.parse(b"GET / HTTP/1.1\r\nA: 1234567", &limits)
@@ -1097,7 +1125,7 @@ mod tests {
                 seed ^= seed << 17;
                 buf.push(alphabet[(seed % alphabet.len() as u64) as usize]);
             }
-            if let Ok(Parsed::Partial) = head.parse(&buf, &limits) {
+            if let Ok(HeadStatus::Partial) = head.parse(&buf, &limits) {
                 assert!(buf.len() < max, "{buf:?}");
             }
         }
@@ -1116,13 +1144,13 @@ mod tests {
             for cut in 0..req.len() {
                 assert_eq!(
                     head.parse(&req[..cut], &Limits::default()),
-                    Ok(Parsed::Partial),
+                    Ok(HeadStatus::Partial),
                     "{cut}"
                 );
             }
             assert_eq!(
                 head.parse(req, &Limits::default()),
-                Ok(Parsed::Complete(req.len()))
+                Ok(HeadStatus::Complete(req.len()))
             );
         }
     }
@@ -1137,7 +1165,7 @@ mod tests {
             let rest = &all[pos..];
             assert_eq!(
                 head.parse(rest, &Limits::default()),
-                Ok(Parsed::Complete(req.len()))
+                Ok(HeadStatus::Complete(req.len()))
             );
             // Spans are relative to the slice handed to parse.
             methods.push(head.method.get(rest).to_vec());

@@ -66,6 +66,7 @@
 //! # assert_app(app);
 //! // greenlight::run(app);
 //! ```
+#![forbid(unsafe_code)]
 
 mod proxy_fix;
 

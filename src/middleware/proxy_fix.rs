@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::http::chars::is_tchar;
+use crate::http::host::{self, HostCheck};
 use crate::net::AllowList;
 use crate::wsgi::{App, Body, Environ, StartResponse};
 
@@ -318,39 +320,24 @@ fn parse_scheme(v: &str) -> Option<&'static str> {
     }
 }
 
+/// A port number in 1..=65535.
 fn parse_port(v: &str) -> Option<u16> {
-    if v.is_empty() || v.len() > 5 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse::<u16>().ok().filter(|&p| p != 0)
+    host::parse_port(v.as_bytes())
 }
 
 /// Splits `host[:port]` (werkzeug: "`]` to check for IPv6 address without port").
-fn split_host(host: &str) -> (&str, Option<&str>) {
-    if host.contains(':') && !host.ends_with(']') {
-        if let Some((h, p)) = host.rsplit_once(':') {
-            return (h, Some(p));
-        }
+fn split_host(v: &str) -> (&str, Option<&str>) {
+    match host::port_colon(v.as_bytes()) {
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
+        None => (v, None),
     }
-    (host, None)
 }
 
-/// RFC 9110 §7.2's `Host = uri-host [ ":" port ]`: a reg-name (letters, digits and
-/// `-._~!$&'()*+,;=` or percent escapes) or an IP literal in brackets, then digits.
-fn valid_host(host: &str) -> bool {
-    let (name, port) = split_host(host);
-    if let Some(p) = port {
-        if parse_port(p).is_none() {
-            return false;
-        }
-    }
-    if let Some(inner) = name.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        return inner.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+;=%".contains(&b))
+/// RFC 9110 §7.2's `Host = uri-host [ ":" port ]`, held to [`HostCheck::Value`]: a
+/// reg-name (letters, digits and `-._~!$&'()*;=+` or percent escapes, no comma) or an IPv6
+/// address in brackets, then a port in 1..=65535.
+fn valid_host(v: &str) -> bool {
+    host::is_host_port(v.as_bytes(), HostCheck::Value)
 }
 
 /// Sets `HTTP_HOST` and `SERVER_NAME` (and `SERVER_PORT` when a port is given), as
@@ -433,10 +420,6 @@ fn parse_node(v: &str) -> Node {
 
 fn obf_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Parses RFC 7239 §4: `Forwarded = 1#forwarded-element`, `forwarded-element =
@@ -526,7 +509,7 @@ fn parse_forwarded(s: &str) -> Option<Vec<Vec<(String, String)>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::request::{Limits, Parsed, RequestHead};
+    use crate::http::request::{HeadStatus, Limits, RequestHead};
     use crate::wsgi::{ConnInfo, Input};
 
     /// Runs `fix` over a request with `headers`, from peer `remote`, and returns the keys
@@ -540,7 +523,7 @@ mod tests {
         let mut head = RequestHead::new();
         assert!(matches!(
             head.parse(raw.as_bytes(), &Limits::default()),
-            Ok(Parsed::Complete(_))
+            Ok(HeadStatus::Complete(_))
         ));
         let conn = ConnInfo {
             remote_addr: remote.to_owned(),

@@ -31,12 +31,12 @@ use super::response::ResponseHead;
 use super::trust::{forwarded_scheme, is_trusted};
 use super::write::{self, Outcome};
 use super::{App, Body, Environ, Input, StartResponse};
+use crate::green::{is_cancel, panic_message};
 use crate::http::encode::reason_phrase;
 use crate::http::proxy::ProxyHeader;
-use crate::http::request::{Limits, Parsed, RequestHead, Version};
+use crate::http::request::{HeadStatus, Limits, RequestHead, Version};
 use crate::http::{Error as HttpError, ErrorKind};
 use crate::net::{AllowList, Handshake};
-use crate::green::{is_cancel, panic_message};
 
 /// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
 /// back when the connection goes idle.
@@ -297,8 +297,8 @@ impl<A: App, T: Transport> Connection<A, T> {
         self.req.began = self.svc.access.as_ref().map(|_| Instant::now());
         let n = loop {
             match self.head.parse(self.io.buffered(), &self.svc.limits) {
-                Ok(Parsed::Complete(n)) => break n,
-                Ok(Parsed::Partial) => {
+                Ok(HeadStatus::Complete(n)) => break n,
+                Ok(HeadStatus::Partial) => {
                     if let Err(phase) = self.read_more_head() {
                         return phase;
                     }

@@ -491,13 +491,13 @@ impl fmt::Debug for Environ<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::request::{Limits, Parsed};
+    use crate::http::request::{HeadStatus, Limits};
 
     fn with_env(raw: &[u8], f: impl FnOnce(&mut Environ<'_>)) {
         let mut head = RequestHead::new();
         let n = match head.parse(raw, &Limits::default()).unwrap() {
-            Parsed::Complete(n) => n,
-            Parsed::Partial => panic!("partial"),
+            HeadStatus::Complete(n) => n,
+            HeadStatus::Partial => panic!("partial"),
         };
         let conn = ConnInfo {
             scheme: "http",

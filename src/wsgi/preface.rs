@@ -44,7 +44,7 @@ pub(crate) fn read_proxy_header<T: Transport>(
     loop {
         let parsed = proxy::parse(io.buffered());
         // Judged once the bytes are surely a PROXY header: a partial "P" may yet be "POST".
-        let is_header = matches!(parsed, Ok(proxy::Parsed::Complete(..)) | Err(_));
+        let is_header = matches!(parsed, Ok(proxy::ProxyStatus::Complete(..)) | Err(_));
         if is_header && !is_trusted(allow, peer_ip) {
             return Err(PrefaceError::Refused(Refusal::new(
                 403,
@@ -52,12 +52,12 @@ pub(crate) fn read_proxy_header<T: Transport>(
             )));
         }
         match parsed.map_err(|e| PrefaceError::Refused(e.into()))? {
-            proxy::Parsed::Complete(n, h) => {
+            proxy::ProxyStatus::Complete(n, h) => {
                 io.consume(n);
                 return Ok(Some(h));
             }
-            proxy::Parsed::Absent => return Ok(None),
-            proxy::Parsed::Partial => {}
+            proxy::ProxyStatus::Absent => return Ok(None),
+            proxy::ProxyStatus::Partial => {}
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let res = match left {

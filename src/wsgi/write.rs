@@ -13,10 +13,10 @@ use super::environ::latin1;
 use super::io::{ConnIo, Transport};
 use super::response::{BodyKind, ChunkIter, ResponseHead};
 use super::Body;
+use crate::green::{is_cancel, panic_message};
 use crate::http::date;
 use crate::http::encode::{self, Framing};
 use crate::http::request::{RequestHead, Version};
-use crate::green::{is_cancel, panic_message};
 
 /// A response body up to this size is copied behind the head and sent in the same write.
 const COALESCE_MAX: usize = 16 * 1024;

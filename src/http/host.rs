@@ -1,0 +1,148 @@
+//! Host and port syntax (RFC 3986 §3.2.2-§3.2.3, RFC 9110 §7.2), shared by the
+//! request-target checks of the parser and by the values a trusted proxy hands on
+//! (`ProxyFix`).
+//!
+//! The two judge by the same grammar with one difference of degree, [`HostCheck`]: the
+//! parser only refuses what cannot be an authority, while a proxy's value becomes the
+//! app's `HTTP_HOST`, `SERVER_NAME` and `SERVER_PORT`, from which it builds URLs, so it must
+//! also make sense.
+
+use std::net::Ipv6Addr;
+
+use super::chars::is_host_byte;
+
+/// How far a host is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostCheck {
+    /// RFC 3986's grammar: `port = *DIGIT` (empty too), an IP literal of hex digits,
+    /// colons and dots (IPvFuture's `v` too), a reg-name of its bytes.
+    Grammar,
+    /// The grammar, and also: a port is a number in 1..=65535, an IP literal is an IPv6
+    /// address, and a reg-name holds no comma. The comma is a sub-delim, but in
+    /// `X-Forwarded-Host` and `Forwarded` it separates list elements, so a host with one
+    /// is two values run together, not a host.
+    Value,
+}
+
+/// The index of the colon before the port in `host[:port]`: the last colon, unless the
+/// value ends in `]` (an IP literal without a port). werkzeug's rule, and RFC 3986's
+/// `authority` read from the right.
+#[inline]
+pub(crate) fn port_colon(hostport: &[u8]) -> Option<usize> {
+    if hostport.last() == Some(&b']') {
+        return None;
+    }
+    hostport.iter().rposition(|&b| b == b':')
+}
+
+/// Splits `host[:port]` at [`port_colon`]; neither part is checked.
+#[inline]
+pub(crate) fn split_port(hostport: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match port_colon(hostport) {
+        Some(i) => (&hostport[..i], Some(&hostport[i + 1..])),
+        None => (hostport, None),
+    }
+}
+
+/// A port number in 1..=65535, written as 1 to 5 digits.
+pub(crate) fn parse_port(port: &[u8]) -> Option<u16> {
+    if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = port.iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+    u16::try_from(n).ok().filter(|&p| p != 0)
+}
+
+/// Whether `port` is a port under `check` (RFC 3986 §3.2.3 `port = *DIGIT`, at most 5
+/// digits).
+pub(crate) fn is_port(port: &[u8], check: HostCheck) -> bool {
+    match check {
+        HostCheck::Grammar => port.len() <= 5 && port.iter().all(u8::is_ascii_digit),
+        HostCheck::Value => parse_port(port).is_some(),
+    }
+}
+
+/// RFC 3986 §3.2.2: `host = IP-literal / IPv4address / reg-name`, non-empty (RFC 9110
+/// §4.2.1: "A recipient that processes such a URI reference [with an empty host] MUST
+/// reject it as invalid").
+pub(crate) fn is_host(host: &[u8], check: HostCheck) -> bool {
+    match host {
+        [] => false,
+        [b'[', inner @ .., b']'] => {
+            let grammar = !inner.is_empty()
+                && inner
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V'));
+            grammar
+                && (check == HostCheck::Grammar
+                    || std::str::from_utf8(inner).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok()))
+        }
+        _ => host
+            .iter()
+            .all(|&b| is_host_byte(b) && (check == HostCheck::Grammar || b != b',')),
+    }
+}
+
+/// Whether `hostport` is `host [ ":" port ]` under `check`.
+pub(crate) fn is_host_port(hostport: &[u8], check: HostCheck) -> bool {
+    let (host, port) = split_port(hostport);
+    port.map_or(true, |p| is_port(p, check)) && is_host(host, check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use HostCheck::*;
+
+    #[test]
+    fn split() {
+        assert_eq!(split_port(b"a:80"), (&b"a"[..], Some(&b"80"[..])));
+        assert_eq!(split_port(b"a:"), (&b"a"[..], Some(&b""[..])));
+        assert_eq!(split_port(b"[::1]"), (&b"[::1]"[..], None));
+        assert_eq!(split_port(b"[::1]:8"), (&b"[::1]"[..], Some(&b"8"[..])));
+        assert_eq!(split_port(b"a:b:c"), (&b"a:b"[..], Some(&b"c"[..])));
+        assert_eq!(split_port(b"a"), (&b"a"[..], None));
+    }
+
+    #[test]
+    fn grammar_and_value() {
+        // (input, under Grammar, under Value)
+        let cases: &[(&[u8], bool, bool)] = &[
+            (b"example.com", true, true),
+            (b"EXAMPLE.com:1", true, true),
+            (b"[::1]:8080", true, true),
+            (b"10.0.0.1", true, true),
+            (b"xn--bcher-kva.example", true, true),
+            (b"a:", true, false),
+            (b"a:0", true, false),
+            (b"a:99999", true, false),
+            (b"a:123456", false, false),
+            (b"a:x", false, false),
+            (b"a,b", true, false),
+            (b"[v1.x]", false, false),
+            (b"[v1.a]", true, false),
+            (b"[nope]:80", false, false),
+            (b"[::1", false, false),
+            (b"[]", false, false),
+            (b"a@b", false, false),
+            (b"a b", false, false),
+            (b"a:b:1", false, false),
+            (b"", false, false),
+        ];
+        for &(v, grammar, value) in cases {
+            let show = String::from_utf8_lossy(v);
+            assert_eq!(is_host_port(v, Grammar), grammar, "{show}");
+            assert_eq!(is_host_port(v, Value), value, "{show}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port(b"1"), Some(1));
+        assert_eq!(parse_port(b"65535"), Some(65535));
+        assert_eq!(parse_port(b"00080"), Some(80));
+        for bad in [&b""[..], b"0", b"65536", b"99999", b"123456", b"+1", b"8 0"] {
+            assert_eq!(parse_port(bad), None, "{bad:?}");
+        }
+    }
+}
