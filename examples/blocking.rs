@@ -13,8 +13,8 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use greenlight::green::{configure, RuntimeConfig};
 use greenlight::threadpool;
+use greenlight::{configure, RuntimeConfig};
 use may::net::{TcpListener, TcpStream};
 
 fn main() -> std::io::Result<()> {

@@ -35,7 +35,7 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
-    greenlight::green::configure(greenlight::green::RuntimeConfig {
+    greenlight::configure(greenlight::RuntimeConfig {
         workers: config.threads,
         stack_size: config.stack_size,
     });

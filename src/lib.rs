@@ -1,14 +1,68 @@
-//! greenlight: gevent's programming model for Rust.
+#![doc = include_str!("../README.md")]
 //!
-//! Stackful green threads (the [`may`] runtime) scheduled over epoll, so that every
-//! connection gets a plain, blocking-looking handler, and no `async` anywhere in user code.
+//! # Green threads
+//!
+//! gevent's concurrency API over the `may` coroutine runtime.
+//!
+//! | gevent                                  | greenlight                                          |
+//! |-----------------------------------------|-----------------------------------------------------|
+//! | `gevent.spawn`, `spawn_later`           | [`spawn`], [`spawn_later`] → [`Greenlet`]           |
+//! | `joinall`, `killall`                    | [`joinall`], [`killall`]                            |
+//! | `gevent.sleep`, `sleep(0)`              | [`sleep`], [`yield_now`]                            |
+//! | `Timeout`, `with_timeout`               | [`Timeout`], [`with_timeout`]                       |
+//! | `gevent.pool.Pool`, `Group`             | [`pool::Pool`], [`pool::Group`]                     |
+//! | `gevent.event.Event`, `AsyncResult`     | [`event::Event`], [`event::AsyncResult`]            |
+//! | `gevent.queue.Queue`, `JoinableQueue`   | [`queue::Queue`]                                    |
+//! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`lock::Semaphore`], [`lock::BoundedSemaphore`] |
+//! | `get_hub().threadpool`                  | [`threadpool`]                                      |
+//!
+//! Everything here works both from a green thread and from a plain OS thread (such as
+//! `main`), and everything that blocks can be bounded: by a `_timeout` variant or a
+//! `timeout` argument, and by a [`Timeout`] in scope.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let start = Instant::now();
+//! let greenlets: Vec<_> = (0..1000)
+//!     .map(|i| greenlight::spawn(move || {
+//!         greenlight::sleep(Duration::from_millis(50)).unwrap();
+//!         i
+//!     }))
+//!     .collect();
+//! greenlight::joinall(&greenlets, None).unwrap();
+//! assert!(start.elapsed() < Duration::from_secs(5)); // not 1000 × 50 ms
+//! ```
+//!
+//! # Rules for code running in a greenlet
+//!
+//! `may` spawns coroutines with an `unsafe` function; greenlight's [`spawn`] (and every
+//! green thread the servers start) is safe to call because the code it runs keeps these
+//! rules:
+//!
+//! - **No thread-local across a yield.** A greenlet can move to another worker thread
+//!   whenever it yields (any blocking greenlight or `may` call, [`sleep`], [`yield_now`],
+//!   socket I/O). A `thread_local!` read before and after a yield may be two different
+//!   threads' values, and a reference into one must never be held across a yield. Use
+//!   `may::coroutine_local!` for per-greenlet state.
+//! - **No blocking OS calls.** `std::thread::sleep`, `std::sync::Mutex` held while waiting,
+//!   std file or socket I/O, a blocking database driver or DNS lookup stop the worker thread
+//!   and every greenlet on it. Use greenlight's primitives, `may::net`, and
+//!   [`threadpool::spawn_blocking`] for the rest.
+//! - **Mind the stack.** A greenlet's stack has a fixed size
+//!   ([`config::DEFAULT_STACK_SIZE`], set with [`configure`]); overflowing it kills the
+//!   process. Put large buffers on the heap and avoid deep recursion.
+//! - **Kills are panics.** [`Greenlet::kill`] raises `may`'s cancel panic at the greenlet's
+//!   next yield point. Do not catch it with `catch_unwind` and carry on; let it unwind, so
+//!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
+//!   waits then give up at once with a timeout), `may`'s own locks may not.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod config;
 mod deploy;
 pub mod error;
-pub mod green;
+mod green;
 pub mod http;
 pub mod logging;
 pub mod middleware;
@@ -20,6 +74,6 @@ pub mod wsgi;
 pub use config::Config;
 pub use deploy::run;
 pub use error::{Error, Result};
+pub use green::{configure, joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};
 pub use green::{event, lock, pool, queue, threadpool};
-pub use green::{joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};
-pub use green::{Greenlet, Timeout};
+pub use green::{Greenlet, JoinError, RuntimeConfig, Timeout, TimeoutError};

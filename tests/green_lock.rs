@@ -83,6 +83,6 @@ fn bounded_semaphore_refuses_extra_release() {
     assert_eq!(sem.available(), 1);
     let s = sem.clone();
     let r = greenlight::spawn(move || s.release()).join();
-    assert!(matches!(r, Err(greenlight::green::JoinError::Panicked(_))));
+    assert!(matches!(r, Err(greenlight::JoinError::Panicked(_))));
     assert_eq!(sem.available(), 1);
 }

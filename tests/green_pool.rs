@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenlight::event::Event;
-use greenlight::green::JoinError;
 use greenlight::pool::{Group, Pool};
+use greenlight::JoinError;
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenlight::event::Event;
-use greenlight::green::JoinError;
+use greenlight::JoinError;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -100,10 +100,7 @@ fn killed_greenlet_blocked_on_a_queue_dies() {
 fn join_timeout_and_is_ready() {
     let g = greenlight::spawn(|| greenlight::sleep(100 * MS));
     assert!(!g.is_ready());
-    assert_eq!(
-        g.wait_timeout(20 * MS),
-        Err(greenlight::green::TimeoutError)
-    );
+    assert_eq!(g.wait_timeout(20 * MS), Err(greenlight::TimeoutError));
     g.wait().unwrap();
     assert!(g.is_ready());
     assert_eq!(g.join(), Ok(Ok(())));

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use greenlight::green::{configure, JoinError, RuntimeConfig};
 use greenlight::threadpool::{spawn_blocking, ThreadPool};
+use greenlight::{configure, JoinError, RuntimeConfig};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use greenlight::event::{AsyncError, AsyncResult, Event};
-use greenlight::green::{JoinError, TimeoutError};
 use greenlight::lock::Semaphore;
 use greenlight::queue::{GetError, PutError, Queue};
 use greenlight::{with_timeout, Timeout};
+use greenlight::{JoinError, TimeoutError};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -75,9 +75,12 @@ pub const DEFAULT_FIELD_SIZE: usize = 8190;
 pub const MIN_STACK_SIZE: usize = 8 * 1024;
 /// Largest `--stack-size` accepted.
 pub const MAX_STACK_SIZE: usize = 1024 * 1024 * 1024;
-/// Default `--stack-size`, 256 KiB: the green runtime's own default
-/// (`green::runtime::DEFAULT_STACK_SIZE`, which says how it was measured; a test there
-/// keeps the two equal).
+/// Default green-thread stack size in bytes (256 KiB): `--stack-size` and the runtime's.
+///
+/// Measured: a request through the full WSGI path (parse, environ, app, encode) uses under
+/// 16 KiB; `format!`-heavy handlers, serde, regex and TLS handshakes stay well under 128 KiB.
+/// 256 KiB leaves headroom for user code while the resident cost of an idle connection stays
+/// at the few pages it touched.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// gunicorn's default access-log format.

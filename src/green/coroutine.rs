@@ -14,14 +14,14 @@ use may::coroutine::{Builder, JoinHandle};
 ///
 /// `may`'s `Builder::spawn` is `unsafe` because the runtime cannot check what a coroutine's
 /// code does; this function is safe to call because everything the crate spawns keeps the
-/// [rules for code in greenlets](crate::green#rules-for-code-running-in-a-greenlet), and user
+/// [rules for code in greenlets](crate#rules-for-code-running-in-a-greenlet), and user
 /// code handed to [`spawn`](crate::spawn) or to a server handler is bound to them by the
 /// public docs. Whoever passes `f` here promises that `f`:
 ///
 /// - holds no thread-local storage (nor a reference into it) across a yield, since the
 ///   coroutine may resume on another worker thread;
 /// - makes no blocking OS call that would stall the worker thread;
-/// - stays within the configured stack size ([`configure`](crate::green::configure)): an
+/// - stays within the configured stack size ([`configure`](crate::configure)): an
 ///   overflow is not unwound (its frames are abandoned, see [`CoExit::StackOverflow`]);
 /// - lets a cancellation ([`CoHandle::cancel`]) unwind: its destructors release what they
 ///   hold without parking on `may`'s own primitives.

@@ -103,8 +103,8 @@ impl<T> fmt::Debug for Greenlet<T> {
 /// Spawns `f` on a new green thread and returns its handle.
 ///
 /// Works from a greenlet or a plain thread. The runtime is configured with defaults on the
-/// first spawn unless [`configure`](crate::green::configure) ran before. Read the
-/// [rules for code in greenlets](crate::green#rules-for-code-running-in-a-greenlet).
+/// first spawn unless [`configure`](crate::configure) ran before. Read the
+/// [rules for code in greenlets](crate#rules-for-code-running-in-a-greenlet).
 ///
 /// # Examples
 ///
@@ -184,7 +184,7 @@ impl<T> Greenlet<T> {
     /// # Examples
     ///
     /// ```
-    /// use greenlight::green::JoinError;
+    /// use greenlight::JoinError;
     /// let g = greenlight::spawn(|| -> u8 { panic!("boom") });
     /// assert_eq!(g.join(), Err(JoinError::Panicked("boom".into())));
     /// ```
@@ -199,7 +199,7 @@ impl<T> Greenlet<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use greenlight::green::JoinError;
+    /// use greenlight::JoinError;
     /// let g = greenlight::spawn(|| greenlight::sleep(Duration::from_secs(5)));
     /// g.kill();
     /// assert_eq!(g.join_timeout(Duration::from_secs(1)).unwrap_err(), JoinError::Killed);
@@ -270,7 +270,7 @@ impl<T> Greenlet<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use greenlight::green::JoinError;
+    /// use greenlight::JoinError;
     /// let g = greenlight::spawn(|| loop { greenlight::sleep(Duration::from_millis(1)).ok(); });
     /// g.kill();
     /// assert_eq!(g.join(), Err(JoinError::Killed));

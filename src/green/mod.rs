@@ -1,57 +1,7 @@
-//! Green threads: gevent's concurrency API over the `may` coroutine runtime.
-//!
-//! | gevent                                  | greenlight                                          |
-//! |-----------------------------------------|-----------------------------------------------------|
-//! | `gevent.spawn`, `spawn_later`           | [`spawn`], [`spawn_later`] → [`Greenlet`]           |
-//! | `joinall`, `killall`                    | [`joinall`], [`killall`]                            |
-//! | `gevent.sleep`, `sleep(0)`              | [`sleep`], [`yield_now`]                            |
-//! | `Timeout`, `with_timeout`               | [`Timeout`], [`with_timeout`]                       |
-//! | `gevent.pool.Pool`, `Group`             | [`pool::Pool`], [`pool::Group`]                     |
-//! | `gevent.event.Event`, `AsyncResult`     | [`event::Event`], [`event::AsyncResult`]            |
-//! | `gevent.queue.Queue`, `JoinableQueue`   | [`queue::Queue`]                                    |
-//! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`lock::Semaphore`], [`lock::BoundedSemaphore`] |
-//! | `get_hub().threadpool`                  | [`threadpool`]                                      |
-//!
-//! Everything here works both from a green thread and from a plain OS thread (such as
-//! `main`), and everything that blocks can be bounded: by a `_timeout` variant or a
-//! `timeout` argument, and by a [`Timeout`] in scope.
-//!
-//! ```
-//! use std::time::{Duration, Instant};
-//!
-//! let start = Instant::now();
-//! let greenlets: Vec<_> = (0..1000)
-//!     .map(|i| greenlight::spawn(move || {
-//!         greenlight::sleep(Duration::from_millis(50)).unwrap();
-//!         i
-//!     }))
-//!     .collect();
-//! greenlight::joinall(&greenlets, None).unwrap();
-//! assert!(start.elapsed() < Duration::from_secs(5)); // not 1000 × 50 ms
-//! ```
-//!
-//! # Rules for code running in a greenlet
-//!
-//! `may` spawns coroutines with an `unsafe` function; greenlight's [`spawn`] (and every
-//! green thread the servers start) is safe to call because the code it runs keeps these
-//! rules:
-//!
-//! - **No thread-local across a yield.** A greenlet can move to another worker thread
-//!   whenever it yields (any blocking greenlight or `may` call, [`sleep`], [`yield_now`],
-//!   socket I/O). A `thread_local!` read before and after a yield may be two different
-//!   threads' values, and a reference into one must never be held across a yield. Use
-//!   `may::coroutine_local!` for per-greenlet state.
-//! - **No blocking OS calls.** `std::thread::sleep`, `std::sync::Mutex` held while waiting,
-//!   std file or socket I/O, a blocking database driver or DNS lookup stop the worker thread
-//!   and every greenlet on it. Use greenlight's primitives, `may::net`, and
-//!   [`threadpool::spawn_blocking`] for the rest.
-//! - **Mind the stack.** A greenlet's stack has a fixed size
-//!   ([`runtime::DEFAULT_STACK_SIZE`], set with [`configure`]); overflowing it kills the
-//!   process. Put large buffers on the heap and avoid deep recursion.
-//! - **Kills are panics.** [`Greenlet::kill`] raises `may`'s cancel panic at the greenlet's
-//!   next yield point. Do not catch it with `catch_unwind` and carry on; let it unwind, so
-//!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
-//!   waits then give up at once with a timeout), `may`'s own locks may not.
+//! Green threads: gevent's concurrency API over the `may` coroutine runtime. Its public
+//! items are re-exported at the crate root (`greenlight::spawn`, `greenlight::event`, ...),
+//! where the crate docs describe them; this module is also the only user of may's
+//! coroutine API (spawning, cancelling, sleeping).
 
 pub(crate) mod clock;
 mod coroutine;
@@ -60,7 +10,7 @@ mod greenlet;
 pub mod lock;
 pub mod pool;
 pub mod queue;
-pub mod runtime;
+mod runtime;
 pub mod threadpool;
 mod timeout;
 mod wait;
@@ -69,6 +19,7 @@ use std::fmt;
 
 pub(crate) use coroutine::{is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle};
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, yield_now, Greenlet};
+pub(crate) use runtime::ensure_configured;
 pub use runtime::{configure, RuntimeConfig};
 pub use timeout::{with_timeout, Timeout};
 
@@ -78,7 +29,7 @@ pub use timeout::{with_timeout, Timeout};
 ///
 /// ```
 /// use std::time::Duration;
-/// use greenlight::{event::Event, green::TimeoutError};
+/// use greenlight::{event::Event, TimeoutError};
 /// assert_eq!(Event::new().wait_timeout(Duration::from_millis(1)), Err(TimeoutError));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +48,7 @@ impl std::error::Error for TimeoutError {}
 /// # Examples
 ///
 /// ```
-/// use greenlight::green::JoinError;
+/// use greenlight::JoinError;
 /// let g = greenlight::spawn(|| -> () { panic!("disk on fire") });
 /// match g.join() {
 ///     Err(JoinError::Panicked(msg)) => assert_eq!(msg, "disk on fire"),

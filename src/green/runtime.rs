@@ -9,17 +9,11 @@
 //! A green thread's stack is fixed: an overflow hits a guard page and **kills the whole
 //! process**. Stacks are `mmap`ed lazily, so a generous size costs address space, not
 //! resident memory: only the pages a handler really touches count in RSS.
-//! [`DEFAULT_STACK_SIZE`] is chosen from measurement (see the README's "Stack size" section).
+//! [`DEFAULT_STACK_SIZE`](crate::config::DEFAULT_STACK_SIZE) is chosen from measurement (see the README's "Stack size" section).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Default green-thread stack size in bytes (256 KiB).
-///
-/// Measured: a request through the full WSGI path (parse, environ, app, encode) uses under
-/// 16 KiB; `format!`-heavy handlers, serde, regex and TLS handshakes stay well under 128 KiB.
-/// 256 KiB leaves headroom for user code while the resident cost of an idle connection stays
-/// at the few pages it touched.
-pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+use crate::config::DEFAULT_STACK_SIZE;
 
 /// How the green-thread runtime is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +41,7 @@ static CONFIGURED: AtomicBool = AtomicBool::new(false);
 /// # Examples
 ///
 /// ```
-/// use greenlight::green::{configure, RuntimeConfig};
+/// use greenlight::{configure, RuntimeConfig};
 /// configure(RuntimeConfig { workers: 2, ..Default::default() });
 /// ```
 pub fn configure(cfg: RuntimeConfig) -> bool {
@@ -73,19 +67,8 @@ pub fn configure(cfg: RuntimeConfig) -> bool {
 }
 
 /// Applies the default configuration if nothing was configured yet.
-pub fn ensure_configured() {
+pub(crate) fn ensure_configured() {
     if !CONFIGURED.load(Ordering::SeqCst) {
         configure(RuntimeConfig::default());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_flag_default_is_the_runtime_default() {
-        assert_eq!(DEFAULT_STACK_SIZE, crate::config::DEFAULT_STACK_SIZE);
-        assert_eq!(crate::Config::default().stack_size, DEFAULT_STACK_SIZE);
     }
 }

@@ -134,7 +134,7 @@ impl ThreadPool {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use greenlight::{green::JoinError, threadpool::ThreadPool};
+    /// use greenlight::{threadpool::ThreadPool, JoinError};
     /// let pool = ThreadPool::new(1);
     /// let r = pool.apply_timeout(Duration::from_millis(10), || std::thread::sleep(Duration::from_millis(200)));
     /// assert_eq!(r, Err(JoinError::Timeout));

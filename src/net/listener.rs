@@ -281,8 +281,9 @@ pub fn bind(spec: &BindSpec, opts: &BindOptions) -> Result<Listener> {
 /// Binds every spec, or takes the sockets systemd passed (socket activation).
 ///
 /// With `LISTEN_FDS`/`LISTEN_PID` naming this process, the inherited descriptors are used
-/// and `specs` is ignored, as gunicorn does; the variables are then removed so that child
-/// processes do not take them too.
+/// and `specs` is ignored, as gunicorn does. They are taken once per process; child
+/// processes ignore them, since `LISTEN_PID` names this one (the environment is left
+/// as it is: changing it is unsound once threads exist).
 pub fn bind_all(specs: &[String], opts: &BindOptions) -> Result<Vec<Listener>> {
     if let Some(listeners) = systemd_listeners()? {
         return Ok(listeners);
@@ -305,9 +306,11 @@ fn systemd_listeners() -> Result<Option<Vec<Listener>>> {
         .trim()
         .parse()
         .map_err(|_| Error::Config(format!("LISTEN_FDS='{n}' is not a number")))?;
-    std::env::remove_var("LISTEN_PID");
-    std::env::remove_var("LISTEN_FDS");
-    std::env::remove_var("LISTEN_FDNAMES");
+    // The descriptors have one owner: a second server in this process binds its own.
+    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
     let mut out = Vec::new();
     for fd in SD_LISTEN_FDS_START..SD_LISTEN_FDS_START + n {
         // SAFETY: systemd passed these descriptors to this process (LISTEN_PID matched).

@@ -10,7 +10,7 @@ use super::accept::{Acceptor, Handler};
 use super::conn::Conn;
 use super::shutdown::Registry;
 use crate::error::{Error, Result};
-use crate::green::runtime::ensure_configured;
+use crate::green::ensure_configured;
 use crate::green::{pause, spawn_raw, CoHandle};
 use crate::net::{self, Addr, BindOptions, Listener, TlsConfig};
 

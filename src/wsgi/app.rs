@@ -20,8 +20,8 @@ use super::{Body, Environ, StartResponse};
 ///
 /// An app runs in the connection's green thread: it may block on greenlight and `may`
 /// operations (sleep, sockets, queues) without holding up other connections, but must not
-/// block its OS thread (std locks, `std::thread::sleep`, blocking file I/O: use
-/// [`crate::green`]'s threadpool for those when it is available).
+/// block its OS thread (std locks held across a wait, `std::thread::sleep`, blocking file
+/// I/O: run those on the [`threadpool`](crate::threadpool)).
 pub trait App: Send + Sync + 'static {
     /// Handles one request.
     fn call(&self, env: &mut Environ<'_>, start: StartResponse<'_>) -> Body;

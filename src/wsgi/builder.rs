@@ -16,10 +16,6 @@ use crate::logging::LogSink;
 use crate::net::{Addr, AllowList, Listener, TlsConfig};
 use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
 
-/// gunicorn's access-log format: `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`.
-pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
-    r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
-
 /// Everything a [`WsgiServer`] can be told, as plain values.
 ///
 /// The defaults are gunicorn's (see each field). A gunicorn-style [`Config`](crate::Config)
@@ -65,7 +61,8 @@ pub struct WsgiOptions {
     pub script_name: String,
     /// Where the access log goes: `-` for stdout, or a file path. Default: no access log.
     pub access_log: Option<String>,
-    /// The access-log format, with gunicorn's atoms. Default [`DEFAULT_ACCESS_LOG_FORMAT`].
+    /// The access-log format, with gunicorn's atoms. Default
+    /// [`DEFAULT_ACCESS_LOG_FORMAT`](crate::config::DEFAULT_ACCESS_LOG_FORMAT).
     pub access_log_format: String,
     /// Peers whose `X-Forwarded-Proto`, `X-Forwarded-Ssl` and `X-Forwarded-Protocol` set
     /// `wsgi.url_scheme`. Default `127.0.0.1` and `::1`.
@@ -95,7 +92,7 @@ impl Default for WsgiOptions {
             max_body: None,
             script_name: String::new(),
             access_log: None,
-            access_log_format: DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
+            access_log_format: crate::config::DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
             forwarded_allow_ips: AllowList::from_entries(["127.0.0.1", "::1"])
                 .expect("valid addresses"),
             proxy_protocol: None,

@@ -40,7 +40,7 @@ mod trust;
 mod write;
 
 pub use app::App;
-pub use builder::{WsgiOptions, WsgiServer, DEFAULT_ACCESS_LOG_FORMAT};
+pub use builder::{WsgiOptions, WsgiServer};
 pub use environ::{ConnInfo, Environ, Extensions};
 pub use input::Input;
 pub use response::{Body, HeaderText, StartResponse};
