@@ -128,7 +128,7 @@ fn start_heartbeat(pipe: File, server: ServerHandle, every: Duration) {
 }
 
 /// When this worker recycles itself and how it watches its master.
-struct Limits {
+struct WorkerSettings {
     /// Requests after which the worker recycles itself (0: never), jitter included.
     max_requests: u64,
     grace: Duration,
@@ -138,11 +138,11 @@ struct Limits {
 /// Reads this worker's limits from `config` and leaves in it only what a single-process
 /// server on inherited sockets should do: the master handles binds, workers and the pid
 /// file.
-fn worker_settings(config: &mut Config) -> Limits {
+fn worker_settings(config: &mut Config) -> WorkerSettings {
     config.binds.clear();
     config.workers = 1;
     config.pid = None;
-    Limits {
+    WorkerSettings {
         max_requests: match config.max_requests {
             0 => 0,
             n => n + random() % (config.max_requests_jitter + 1),
@@ -157,6 +157,11 @@ fn worker_settings(config: &mut Config) -> Limits {
 
 /// Serves on the inherited sockets until told to stop; never returns.
 pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
+    // Caught before the server starts: a stop sent as soon as it listens is not lost.
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => boot_failure(&format!("installing signal handlers: {e}")),
+    };
     let listeners = inherited_listeners(&env.fds);
     let limits = worker_settings(&mut config);
     let opts = match WsgiOptions::try_from(&config) {
@@ -182,10 +187,6 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
             Err(e) => boot_failure(&format!("using the heartbeat pipe (fd {fd}): {e}")),
         }
     }
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP]) {
-        Ok(s) => s,
-        Err(e) => boot_failure(&format!("installing signal handlers: {e}")),
-    };
     Supervisor {
         handle,
         served,
@@ -203,7 +204,7 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
 struct Supervisor {
     handle: ServerHandle,
     served: Arc<AtomicU64>,
-    limits: Limits,
+    limits: WorkerSettings,
     /// The master's pid: when our parent changes, the master is gone.
     parent: u32,
     /// The thread running the stop, once one began.

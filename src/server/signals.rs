@@ -24,11 +24,20 @@ impl Drop for Installed {
     }
 }
 
-/// Watches SIGTERM and SIGINT on a plain OS thread (signal delivery must not depend on the
-/// green-thread workers being free) and stops `server` when they arrive.
-pub(crate) fn install(server: ServerHandle, grace: Duration) -> Result<Installed> {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::io("installing signal handlers", e))?;
+/// Catches SIGTERM and SIGINT from now on: they wait for [`watch`] instead of ending the
+/// process. Called before the server announces that it listens, so that a supervisor that
+/// signals as soon as it reads "Listening at" gets a graceful stop.
+pub(crate) fn catch() -> Result<Signals> {
+    Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::io("installing signal handlers", e))
+}
+
+/// Watches the signals caught by [`catch`] on a plain OS thread (signal delivery must not
+/// depend on the green-thread workers being free) and stops `server` when they arrive.
+pub(crate) fn watch(
+    mut signals: Signals,
+    server: ServerHandle,
+    grace: Duration,
+) -> Result<Installed> {
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("greenlight-signals".into())

@@ -216,8 +216,9 @@ impl StreamServer {
     /// SIGINT stops at once), or until another holder of the handle stops it.
     pub fn serve_forever(self) -> Result<()> {
         let grace = self.opts.graceful_timeout;
+        let signals = super::signals::catch()?;
         let handle = self.start()?;
-        let _signals = super::signals::install(handle.clone(), grace)?;
+        let _watching = super::signals::watch(signals, handle.clone(), grace)?;
         handle.join();
         Ok(())
     }
