@@ -18,6 +18,8 @@ use super::App;
 /// default options.
 pub struct BytesConn<A: App> {
     conn: Connection<A, MemStream>,
+    /// Where the next bytes start: the preface (before the first request), then a head.
+    next: fn() -> Phase,
 }
 
 impl<A: App> BytesConn<A> {
@@ -35,6 +37,7 @@ impl<A: App> BytesConn<A> {
         let ip = Some([127, 0, 0, 1].into());
         BytesConn {
             conn: Connection::new(Arc::new(svc), MemStream::default(), info, ip),
+            next: || Phase::Preface,
         }
     }
 
@@ -44,7 +47,8 @@ impl<A: App> BytesConn<A> {
     pub fn handle(&mut self, requests: &[u8], out: &mut Vec<u8>) -> bool {
         self.conn.transport_mut().push(requests);
         // The stream ends where the bytes do: the connection answers, then finds the end.
-        self.conn.run(Phase::Head);
+        self.conn.run((self.next)());
+        self.next = || Phase::Head;
         let written = self.conn.transport_mut().output();
         out.extend_from_slice(written);
         written.clear();

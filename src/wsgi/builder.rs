@@ -250,12 +250,25 @@ impl<A: App> WsgiServer<A> {
 }
 
 /// Serves one accepted connection until it closes.
-fn serve<A: App>(svc: &Arc<Service<A>>, mut conn: Conn, peer: &Addr, script_name: &str) {
+fn serve<A: App>(svc: &Arc<Service<A>>, conn: Conn, peer: &Addr, script_name: &str) {
+    open(svc, conn, peer, script_name).run(Phase::Preface);
+}
+
+/// The connection's state, built in a frame of its own: its temporaries must not stay
+/// beside the connection for its whole life (a green thread's stack pages stay resident
+/// once touched, and an idle connection's cost is what its stack touched).
+#[inline(never)]
+fn open<A: App>(
+    svc: &Arc<Service<A>>,
+    mut conn: Conn,
+    peer: &Addr,
+    script_name: &str,
+) -> Connection<A, Conn> {
     // A client that stops reading our response cannot hold the connection forever.
     let _ = conn.stream().set_write_timeout(svc.body_timeout);
     let info = conn_info(&mut conn, peer, script_name);
     let client_ip = peer.as_tcp().map(|a| a.ip());
-    Connection::new(svc.clone(), conn, info, client_ip).run(Phase::Preface);
+    Connection::new(svc.clone(), conn, info, client_ip)
 }
 
 /// The connection's facts for the environ, formatted once.

@@ -172,6 +172,8 @@ pub(crate) struct Connection<A, T> {
     info: ConnInfo,
     /// The client's address (the one a PROXY header names, if any).
     client_ip: Option<IpAddr>,
+    /// Whether the client's secure-scheme headers are believed (judged after the preface).
+    trust_scheme: bool,
     head: RequestHead,
     /// The current request's head bytes, which `head` indexes.
     head_buf: Vec<u8>,
@@ -195,6 +197,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             io: ConnIo::new(t, READ_BUF, WRITE_BUF),
             info,
             client_ip,
+            trust_scheme: false,
             head: RequestHead::new(),
             head_buf: Vec::new(),
             resp: RefCell::default(),
@@ -221,6 +224,10 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 
     /// Runs the connection from `phase` until it is closed.
+    ///
+    /// Each phase is a function of its own, never inlined here: a green thread's stack
+    /// pages stay resident once touched, so the deepest call (the app's) must not sit
+    /// below the frames of every other phase.
     pub(crate) fn run(&mut self, mut phase: Phase) {
         loop {
             phase = match phase {
@@ -237,6 +244,8 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 
     /// Reads the PROXY header (when expected), then runs the TLS handshake (on TLS).
+    #[cold]
+    #[inline(never)]
     fn preface(&mut self) -> Phase {
         let tls = self.io.transport().is_tls();
         if let Some(allow) = &self.svc.proxy_allow {
@@ -259,12 +268,18 @@ impl<A: App, T: Transport> Connection<A, T> {
                 Err(PrefaceError::Gone) => return Phase::Closed,
             }
         }
+        // Scheme headers are believed from the peer that speaks HTTP to us: behind a PROXY
+        // header that is the client the header names, not the TCP proxy (which forwards
+        // the client's headers untouched).
+        self.trust_scheme = is_trusted(&self.svc.forwarded_allow, self.client_ip);
         if tls {
             return self.start_tls();
         }
         Phase::Head
     }
 
+    #[cold]
+    #[inline(never)]
     fn start_tls(&mut self) -> Phase {
         match self.io.tls_handshake(self.svc.header_timeout) {
             Ok(Handshake::Done) => Phase::Head,
@@ -287,6 +302,7 @@ impl<A: App, T: Transport> Connection<A, T> {
 
     /// Waits for the next request (sending pipelined answers first), then reads its head
     /// within the header timeout.
+    #[inline(never)]
     fn read_head(&mut self) -> Phase {
         if !self.io.has_buffered() && !self.wait_for_request() {
             return Phase::Closed;
@@ -307,11 +323,8 @@ impl<A: App, T: Transport> Connection<A, T> {
             }
         };
         self.io.take_head(n, &mut self.head_buf);
-        // Scheme headers are believed from the peer that speaks HTTP to us: behind a PROXY
-        // header that is the client the header names, not the TCP proxy (which forwards
-        // the client's headers untouched).
         self.req.scheme = None;
-        if is_trusted(&self.svc.forwarded_allow, self.client_ip) {
+        if self.trust_scheme {
             match forwarded_scheme(&self.head, &self.head_buf) {
                 Ok(s) => self.req.scheme = s,
                 Err(r) => return Phase::Refuse(r, self.head.version),
@@ -348,6 +361,8 @@ impl<A: App, T: Transport> Connection<A, T> {
 
     /// Reads more of a partial head, within what is left of the header timeout (slow
     /// clients cannot hold the connection).
+    #[cold]
+    #[inline(never)]
     fn read_more_head(&mut self) -> Result<(), Phase> {
         let t0 = *self.req.began.get_or_insert_with(Instant::now);
         let left = self
@@ -371,6 +386,7 @@ impl<A: App, T: Transport> Connection<A, T> {
 
     /// Calls the app with the request; a body it could not read is answered with its
     /// error, whatever the app said.
+    #[inline(never)]
     fn dispatch(&mut self) -> Phase {
         let version = self.head.version;
         if let Err(e) = self.body.start(&self.head) {
@@ -427,6 +443,7 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 
     /// Sends the answer, counts and logs it.
+    #[inline(never)]
     fn write(&mut self, outcome: Outcome) -> Phase {
         let resp = self.resp.get_mut();
         let sent = match write::answer(
@@ -462,6 +479,7 @@ impl<A: App, T: Transport> Connection<A, T> {
 
     /// Makes the connection ready for the next request: the rest of the body is read
     /// (bounded), or the connection closes.
+    #[inline(never)]
     fn drain(&mut self) -> Phase {
         let done = self.body.is_done();
         if self.req.keep_alive && !done && !self.body.drain(&mut self.io, DRAIN_MAX) {
@@ -477,6 +495,8 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 
     /// Answers a request the server refuses (malformed, too large, too slow), then closes.
+    #[cold]
+    #[inline(never)]
     fn refuse(&mut self, r: &Refusal, version: Version) -> Phase {
         log::debug!("refusing request: {r}");
         self.req.keep_alive = false;
@@ -487,29 +507,24 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// Sends what is queued, then closes without destroying it: if the client may still be
     /// sending, stop writing and read (and discard) for a bounded time first, so the kernel
     /// does not reset the connection under our answer. `raw`: beneath TLS.
+    #[cold]
+    #[inline(never)]
     fn linger(&mut self, client_may_send: bool, raw: bool) -> Phase {
         if self.io.flush().is_err() {
             return Phase::Closed;
         }
-        let t = self.io.transport_mut();
-        t.shutdown_write(raw);
+        self.io.transport_mut().shutdown_write(raw);
         if !client_may_send {
             return Phase::Closed;
         }
         let until = Instant::now() + LINGER_TIME;
-        let mut scratch = [0u8; 4096];
         let mut total = 0usize;
         while total < LINGER_BYTES {
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || t.set_read_timeout(Some(left)).is_err() {
+            if left.is_zero() {
                 break;
             }
-            let r = if raw {
-                t.read_raw(&mut scratch)
-            } else {
-                t.read(&mut scratch)
-            };
-            match r {
+            match self.io.read_discard(left, raw) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
             }

@@ -346,6 +346,19 @@ impl<T: Transport> ConnIo<T> {
         Ok(())
     }
 
+    /// Reads bytes only to drop them (a closing connection's last input), into the read
+    /// buffer: no other buffer is needed, and none on the green thread's small stack.
+    pub(crate) fn read_discard(&mut self, timeout: Duration, raw: bool) -> io::Result<usize> {
+        self.t.set_read_timeout(Some(timeout))?;
+        self.read_timeout = None;
+        (self.start, self.end) = (0, 0);
+        if raw {
+            self.t.read_raw(&mut self.buf)
+        } else {
+            self.t.read(&mut self.buf)
+        }
+    }
+
     /// Runs the stream's TLS handshake within `timeout`, what was received so far being
     /// its first bytes (TLS keeps its own buffers from then on).
     pub(crate) fn tls_handshake(&mut self, timeout: Option<Duration>) -> io::Result<Handshake> {
