@@ -1,6 +1,8 @@
 //! gevent's echoserver on `StreamServer`: every connection echoes what it receives, in a
 //! green thread of its own. Takes the gunicorn-style flags (`--bind`, `--backlog`,
-//! `--worker-connections`, `--graceful-timeout`, ...).
+//! `--worker-connections`, `--graceful-timeout`, `--certfile`, ...), turned into
+//! `StreamServer`'s plain options by the conversions `ServerOptions::from(&config)` and
+//! `RuntimeConfig::from(&config)`.
 //!
 //! ```sh
 //! cargo run --release --example tcp_echo -- --bind 127.0.0.1:7000
@@ -8,9 +10,9 @@
 //! ```
 use std::io::{Read, Write};
 
-use greenlight::net::{Addr, BindOptions, TlsConfig};
+use greenlight::net::{Addr, TlsConfig};
 use greenlight::server::{Conn, ServerOptions, StreamServer};
-use greenlight::Config;
+use greenlight::{Config, RuntimeConfig};
 
 fn echo(mut conn: Conn, peer: Addr) {
     log::debug!("{peer} connected");
@@ -35,26 +37,19 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
-    greenlight::configure(greenlight::RuntimeConfig {
-        workers: config.threads,
-        stack_size: config.stack_size,
-    });
-    let mut server = StreamServer::new(config.binds.clone(), echo).options(ServerOptions {
-        bind: BindOptions {
-            backlog: config.backlog,
-            reuse_port: config.reuse_port,
-        },
-        max_connections: config.worker_connections,
-        graceful_timeout: config.graceful_timeout,
-        ..ServerOptions::default()
-    });
-    if let (Some(cert), Some(key)) = (&config.certfile, &config.keyfile) {
-        match TlsConfig::from_pem_files(cert, key, config.ca_certs.as_deref()) {
-            Ok(tls) => server = server.tls(tls),
-            Err(e) => {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
+    greenlight::configure(RuntimeConfig::from(&config));
+    let mut server =
+        StreamServer::new(config.binds.clone(), echo).options(ServerOptions::from(&config));
+    let tls = config
+        .tls_files()
+        .map_err(greenlight::Error::from)
+        .and_then(|files| files.as_ref().map(TlsConfig::try_from).transpose());
+    match tls {
+        Ok(Some(tls)) => server = server.tls(tls),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
         }
     }
     let result = server.serve_forever();

@@ -71,7 +71,7 @@ impl Core {
     }
 }
 
-type Slot<T> = SpinLock<Option<Result<T, JoinError>>>;
+type ResultCell<T> = SpinLock<Option<Result<T, JoinError>>>;
 
 /// A handle to a green thread: wait for it, take its result, or kill it.
 ///
@@ -88,7 +88,7 @@ type Slot<T> = SpinLock<Option<Result<T, JoinError>>>;
 /// ```
 pub struct Greenlet<T> {
     core: Arc<Core>,
-    slot: Arc<Slot<T>>,
+    slot: Arc<ResultCell<T>>,
     detached: bool,
 }
 
@@ -134,7 +134,7 @@ where
 {
     super::runtime::ensure_configured();
     let core = Arc::new(Core::new());
-    let slot: Arc<Slot<T>> = Arc::new(SpinLock::new(None));
+    let slot: Arc<ResultCell<T>> = Arc::new(SpinLock::new(None));
     register(&core);
     let (their_core, their_slot) = (core.clone(), slot.clone());
     let body = move || {

@@ -17,6 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
 use super::Stream;
+use crate::config::TlsFiles;
 use crate::error::{Error, Result};
 
 /// The first byte of a TLS handshake record (a ClientHello starts with it).
@@ -46,6 +47,26 @@ impl From<Arc<ServerConfig>> for TlsConfig {
     /// Uses a rustls configuration built elsewhere as it is.
     fn from(inner: Arc<ServerConfig>) -> Self {
         TlsConfig { inner }
+    }
+}
+
+impl TryFrom<&TlsFiles> for TlsConfig {
+    type Error = Error;
+
+    /// The TLS files of a [`Config`](crate::Config) (`--certfile`, `--keyfile`,
+    /// `--ca-certs`), read with [`TlsConfig::from_pem_files`].
+    ///
+    /// ```no_run
+    /// use greenlight::{net::TlsConfig, Config};
+    /// let config = Config::from_args();
+    /// let tls = match config.tls_files()? {
+    ///     Some(files) => Some(TlsConfig::try_from(&files)?),
+    ///     None => None,
+    /// };
+    /// # Ok::<(), greenlight::Error>(())
+    /// ```
+    fn try_from(f: &TlsFiles) -> Result<Self> {
+        TlsConfig::from_pem_files(&f.certfile, &f.keyfile, f.ca_certs.as_deref())
     }
 }
 
