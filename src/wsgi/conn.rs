@@ -557,3 +557,149 @@ fn call_app<A: App>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::wsgi::io::MemStream;
+
+    /// Runs a connection to `app` over `input` (then end of stream), from its preface to
+    /// its close; returns what it wrote.
+    fn exchange<A: App>(app: A, opts: &WsgiOptions, input: &[u8]) -> String {
+        let svc = Arc::new(Service::new(app, opts, None, None));
+        let mut mem = MemStream::default();
+        mem.push(input);
+        let info = ConnInfo {
+            remote_addr: "127.0.0.1".into(),
+            scheme: "http",
+            ..ConnInfo::default()
+        };
+        let mut conn = Connection::new(svc, mem, info, Some([127, 0, 0, 1].into()));
+        conn.run(Phase::Preface);
+        String::from_utf8(conn.transport_mut().output().clone()).unwrap()
+    }
+
+    fn hello(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+        start.status("200 OK");
+        Body::from("hi")
+    }
+
+    /// Reads the body and answers with its length.
+    fn count(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+        let mut body = Vec::new();
+        let n = env.input().read_to_end(&mut body).map_or(-1, |n| n as i64);
+        start.status("200 OK");
+        Body::from(format!("{n}"))
+    }
+
+    /// The status lines in `out` (bodies here never contain "HTTP/1.1 ").
+    fn statuses(out: &str) -> Vec<&str> {
+        out.match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &out[i..i + out[i..].find("\r\n").unwrap()])
+            .collect()
+    }
+
+    const GET: &str = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order_and_kept_alive() {
+        let out = exchange(hello, &WsgiOptions::default(), GET.repeat(3).as_bytes());
+        assert_eq!(statuses(&out), ["HTTP/1.1 200 OK"; 3]);
+        assert!(!out.contains("Connection: close"), "{out}");
+    }
+
+    #[test]
+    fn answers_already_made_go_out_before_100_continue() {
+        let post =
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+        let out = exchange(
+            count,
+            &WsgiOptions::default(),
+            format!("{GET}{post}").as_bytes(),
+        );
+        let (first, cont) = (
+            out.find("HTTP/1.1 200 OK").unwrap(),
+            out.find("100 Continue").unwrap(),
+        );
+        assert!(first < cont, "{out}");
+    }
+
+    #[test]
+    fn an_unread_body_is_drained_for_the_next_request() {
+        let post = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let out = exchange(
+            hello,
+            &WsgiOptions::default(),
+            format!("{post}{GET}").as_bytes(),
+        );
+        assert_eq!(statuses(&out), ["HTTP/1.1 200 OK"; 2]);
+    }
+
+    #[test]
+    fn a_chunked_body_reaches_the_app() {
+        let post = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let out = exchange(count, &WsgiOptions::default(), post.as_bytes());
+        assert!(out.ends_with("\r\n\r\n5"), "{out}");
+    }
+
+    #[test]
+    fn a_malformed_head_gets_400_and_the_connection_closes() {
+        let out = exchange(
+            hello,
+            &WsgiOptions::default(),
+            format!("GET / HTTP/1.1\r\nBad Header\r\n\r\n{GET}").as_bytes(),
+        );
+        assert_eq!(statuses(&out), ["HTTP/1.1 400 Bad Request"]);
+        assert!(out.contains("Connection: close"), "{out}");
+    }
+
+    #[test]
+    fn a_body_over_the_limit_gets_413_before_the_app_runs() {
+        let opts = WsgiOptions {
+            max_body: Some(4),
+            ..WsgiOptions::default()
+        };
+        let post = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let out = exchange(
+            |_: &mut Environ<'_>, _: StartResponse<'_>| -> Body { panic!("must not run") },
+            &opts,
+            post.as_bytes(),
+        );
+        assert_eq!(statuses(&out), ["HTTP/1.1 413 Content Too Large"]);
+    }
+
+    #[test]
+    fn a_panicking_app_gets_500_and_the_connection_closes() {
+        let boom = |_: &mut Environ<'_>, _: StartResponse<'_>| -> Body { panic!("boom") };
+        let out = exchange(boom, &WsgiOptions::default(), GET.repeat(2).as_bytes());
+        assert_eq!(statuses(&out), ["HTTP/1.1 500 Internal Server Error"]);
+    }
+
+    #[test]
+    fn a_truncated_body_is_answered_with_its_error() {
+        let post = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let out = exchange(count, &WsgiOptions::default(), post.as_bytes());
+        assert_eq!(statuses(&out), ["HTTP/1.1 400 Bad Request"]);
+    }
+
+    #[test]
+    fn conflicting_scheme_headers_from_a_trusted_peer_get_400() {
+        let req =
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n\r\n";
+        let out = exchange(hello, &WsgiOptions::default(), req.as_bytes());
+        assert_eq!(statuses(&out), ["HTTP/1.1 400 Bad Request"]);
+    }
+
+    #[test]
+    fn without_keep_alive_the_first_answer_closes() {
+        let opts = WsgiOptions {
+            keep_alive: Duration::ZERO,
+            ..WsgiOptions::default()
+        };
+        let out = exchange(hello, &opts, GET.repeat(2).as_bytes());
+        assert_eq!(statuses(&out), ["HTTP/1.1 200 OK"]);
+        assert!(out.contains("Connection: close"), "{out}");
+    }
+}
