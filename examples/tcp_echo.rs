@@ -10,9 +10,10 @@
 //! ```
 use std::io::{Read, Write};
 
+use greenlight::config::Config;
 use greenlight::net::{Addr, TlsConfig};
 use greenlight::server::{Conn, ServerOptions, StreamServer};
-use greenlight::{Config, RuntimeConfig};
+use greenlight::RuntimeConfig;
 
 fn echo(mut conn: Conn, peer: Addr) {
     log::debug!("{peer} connected");

@@ -61,7 +61,7 @@
 
 pub mod config;
 mod deploy;
-pub mod error;
+mod error;
 mod green;
 pub mod http;
 pub mod logging;
@@ -71,7 +71,6 @@ pub mod server;
 mod time;
 pub mod wsgi;
 
-pub use config::Config;
 pub use deploy::run;
 pub use error::{Error, Result};
 pub use green::{configure, joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use common::http::{connect, Response};
 
+use greenlight::config::Config;
 use greenlight::server::ServerHandle;
 use greenlight::wsgi::{Body, Environ, StartResponse, WsgiOptions, WsgiServer};
-use greenlight::Config;
 
 const KEYS: [&str; 5] = [
     "REMOTE_ADDR",

@@ -3,7 +3,7 @@
 //! Any binary built on greenlight accepts gunicorn's flags:
 //!
 //! ```no_run
-//! let config = greenlight::Config::from_args(); // exits on --help, --version or a bad flag
+//! let config = greenlight::config::Config::from_args(); // exits on --help, --version or a bad flag
 //! for problem in config.unsupported() {
 //!     eprintln!("error: {problem}");
 //! }
@@ -45,7 +45,8 @@
 //! `GUNICORN_CMD_ARGS`, `help.rs` writes `--help`, and `ip.rs` parses the entries of the
 //! IP allowlists (for this parser and for `net::AllowList`).
 //!
-//! This module is the bottom layer: it imports nothing of greenlight but [`crate::error`].
+//! This module is the bottom layer: it imports nothing of greenlight but its
+//! [`Error`](crate::Error) type.
 //! The layers above build their own options from a [`Config`]'s plain fields.
 
 use std::fmt;
@@ -303,7 +304,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use greenlight::Config;
+    /// use greenlight::config::Config;
     /// assert!(Config::default().unsupported().is_empty());
     /// // Every setting of this build is honoured; new features start out listed here.
     /// let config = Config { workers: 4, certfile: Some("c.pem".into()), ..Config::default() };
@@ -318,7 +319,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// let help = greenlight::Config::help("myapp");
+    /// let help = greenlight::config::Config::help("myapp");
     /// assert!(help.starts_with("myapp: a greenlight HTTP server"));
     /// assert!(help.contains("  -w, --workers INT"));
     /// ```
@@ -332,7 +333,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use greenlight::Config;
+    /// use greenlight::config::Config;
     /// assert_eq!(Config::default().request_line_limit(), 4094);
     /// assert_eq!(Config { limit_request_line: 0, ..Config::default() }.request_line_limit(), 8190);
     /// ```
@@ -346,7 +347,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use greenlight::Config;
+    /// use greenlight::config::Config;
     /// let config = Config { limit_request_fields: 0, ..Config::default() };
     /// assert_eq!(config.request_fields_limit(), 32768);
     /// ```
@@ -360,7 +361,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use greenlight::Config;
+    /// use greenlight::config::Config;
     /// let config = Config { limit_request_field_size: 0, ..Config::default() };
     /// assert_eq!(config.field_size_limit(), 8190);
     /// ```

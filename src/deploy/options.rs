@@ -25,7 +25,7 @@ impl From<&Config> for ServerOptions {
     /// `--graceful-timeout`.
     ///
     /// ```
-    /// use greenlight::{server::ServerOptions, Config};
+    /// use greenlight::{config::Config, server::ServerOptions};
     /// let config = Config { worker_connections: 50, ..Config::default() };
     /// assert_eq!(ServerOptions::from(&config).max_connections, 50);
     /// ```
@@ -46,7 +46,7 @@ impl From<&Config> for Limits {
     /// The `--limit-request-*` flags, with `0` mapped to each maximum as gunicorn does.
     ///
     /// ```
-    /// use greenlight::{http::Limits, Config};
+    /// use greenlight::{config::Config, http::Limits};
     /// let limits = Limits::from(&Config { limit_request_line: 0, ..Config::default() });
     /// assert_eq!((limits.request_line, limits.fields, limits.field_size), (8190, 100, 8190));
     /// ```
@@ -84,7 +84,7 @@ impl TryFrom<&Config> for WsgiOptions {
     /// a TLS file cannot be used.
     ///
     /// ```
-    /// use greenlight::{wsgi::WsgiOptions, Config};
+    /// use greenlight::{config::Config, wsgi::WsgiOptions};
     /// let opts = WsgiOptions::try_from(&Config { keep_alive: std::time::Duration::ZERO, ..Config::default() })?;
     /// assert!(opts.keep_alive.is_zero());
     /// # Ok::<(), greenlight::Error>(())

@@ -1208,7 +1208,7 @@ mod tests {
 
     #[test]
     fn config_defaults_are_the_parser_defaults() {
-        let c = crate::Config::default();
+        let c = crate::config::Config::default();
         let from_config = Limits {
             request_line: c.request_line_limit(),
             fields: c.request_fields_limit(),

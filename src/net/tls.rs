@@ -53,11 +53,11 @@ impl From<Arc<ServerConfig>> for TlsConfig {
 impl TryFrom<&TlsFiles> for TlsConfig {
     type Error = Error;
 
-    /// The TLS files of a [`Config`](crate::Config) (`--certfile`, `--keyfile`,
+    /// The TLS files of a [`Config`](crate::config::Config) (`--certfile`, `--keyfile`,
     /// `--ca-certs`), read with [`TlsConfig::from_pem_files`].
     ///
     /// ```no_run
-    /// use greenlight::{net::TlsConfig, Config};
+    /// use greenlight::{config::Config, net::TlsConfig};
     /// let config = Config::from_args();
     /// let tls = match config.tls_files()? {
     ///     Some(files) => Some(TlsConfig::try_from(&files)?),

@@ -18,7 +18,7 @@ use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
 
 /// Everything a [`WsgiServer`] can be told, as plain values.
 ///
-/// The defaults are gunicorn's (see each field). A gunicorn-style [`Config`](crate::Config)
+/// The defaults are gunicorn's (see each field). A gunicorn-style [`Config`](crate::config::Config)
 /// converts into options with `WsgiOptions::try_from(&config)`.
 ///
 /// ```no_run
