@@ -381,6 +381,65 @@ pub fn flush() {
     }
 }
 
+/// A budget of log lines per second, for lines a client can cause (a refused request):
+/// past it, lines are dropped and counted, so an attacker cannot flood the log or slow
+/// the server down writing it.
+///
+/// ```
+/// use greenlight::logging::LineBudget;
+/// static REFUSED: LineBudget = LineBudget::new(2);
+/// assert_eq!(REFUSED.take(), Some(0));
+/// assert_eq!(REFUSED.take(), Some(0));
+/// assert_eq!(REFUSED.take(), None); // over budget this second: drop the line
+/// ```
+pub struct LineBudget {
+    per_second: u64,
+    /// The current second (Unix time) and the lines logged in it, packed: second << 20 | n.
+    window: AtomicU64,
+    /// Lines dropped since the last one logged.
+    dropped: AtomicU64,
+}
+
+impl LineBudget {
+    /// A budget of `per_second` lines (at most 2^20 - 1).
+    pub const fn new(per_second: u64) -> Self {
+        LineBudget {
+            per_second,
+            window: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one line from this second's budget: `Some(n)` to log it, `n` lines having
+    /// been dropped since the last one logged (worth saying in the line); `None` to drop it.
+    pub fn take(&self) -> Option<u64> {
+        const BITS: u32 = 20;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut cur = self.window.load(Ordering::Relaxed);
+        loop {
+            let (sec, n) = (cur >> BITS, cur & ((1 << BITS) - 1));
+            let next = if sec == now {
+                if n >= self.per_second {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                cur + 1
+            } else {
+                (now << BITS) | 1
+            };
+            match self
+                .window
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(self.dropped.swap(0, Ordering::Relaxed)),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+}
+
 /// Reopens every file sink (the lines queued before are written to the old files), for
 /// log rotation: a `SIGUSR1` handler calls this after logrotate renamed the files.
 ///

@@ -238,10 +238,15 @@ pub(super) static FLAGS: &[Flag] = &[
         "worker-connections",
         "INT",
         Group::Workers,
-        "Most simultaneous connections per worker process",
-        |c, a| a.usize(1, usize::MAX).map(|n| c.worker_connections = n),
+        "Most simultaneous connections per worker process; 0 = as many as the open-file \
+         and memory-map limits allow (the open-file limit is raised to its hard limit). When \
+         full, idle and then slowest-sending connections are closed to make room",
+        |c, a| a.usize(0, usize::MAX).map(|n| c.worker_connections = n),
     )
-    .default(|d| d.worker_connections.to_string()),
+    .default(|d| match d.worker_connections {
+        0 => "0 (automatic)".to_owned(),
+        n => n.to_string(),
+    }),
     Flag::value(
         "max-requests",
         "INT",
@@ -292,6 +297,15 @@ pub(super) static FLAGS: &[Flag] = &[
         |c, a| a.seconds(false).map(|t| c.header_timeout = t),
     )
     .default(|d| show_secs(d.header_timeout)),
+    Flag::value(
+        "min-rate",
+        "BYTES",
+        Group::Timeouts,
+        "Slowest a client may send a request head or body once begun, in bytes per second \
+         on average after a 2 s grace; a slower one gets 408 and is closed (0 = no minimum)",
+        |c, a| a.int(0, u64::from(u32::MAX)).map(|n| c.min_rate = n as u32),
+    )
+    .default(|d| d.min_rate.to_string()),
     Flag::value(
         "body-timeout",
         "SECONDS",

@@ -84,6 +84,9 @@ pub const MAX_STACK_SIZE: usize = 1024 * 1024 * 1024;
 /// at the few pages it touched.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
+/// Default `--min-rate`: 500 bytes a second, as Apache's `mod_reqtimeout` `MinRate`.
+pub const DEFAULT_MIN_RATE: u32 = 500;
+
 /// gunicorn's default access-log format.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
     r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
@@ -103,7 +106,8 @@ pub struct Config {
     pub backlog: u32,
     /// `--reuse-port`: set SO_REUSEPORT on listeners. Default off.
     pub reuse_port: bool,
-    /// `--worker-connections`: concurrent connections per worker process. Default 1000.
+    /// `--worker-connections`: concurrent connections per worker process. Default 0: as many
+    /// as the process can hold (see `net::connection_capacity`).
     pub worker_connections: usize,
     /// `--keep-alive`: idle keep-alive timeout. Default 5 s.
     pub keep_alive: Duration,
@@ -113,6 +117,9 @@ pub struct Config {
     pub graceful_timeout: Duration,
     /// `--header-timeout`: time allowed to receive a whole request head. Default 10 s.
     pub header_timeout: Duration,
+    /// `--min-rate`: the slowest a request head or body may arrive once begun, bytes a
+    /// second after a 2 s grace (0: no minimum). Default [`DEFAULT_MIN_RATE`].
+    pub min_rate: u32,
     /// `--body-timeout`: longest wait for the next piece of a request body. Default 30 s.
     pub body_timeout: Duration,
     /// `--limit-request-line`: longest request line in bytes. Default 4094 (0 = 8190, gunicorn's cap; at most 65536).
@@ -170,11 +177,12 @@ impl Default for Config {
             stack_size: DEFAULT_STACK_SIZE,
             backlog: 2048,
             reuse_port: false,
-            worker_connections: 1000,
+            worker_connections: 0,
             keep_alive: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
             graceful_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
+            min_rate: DEFAULT_MIN_RATE,
             body_timeout: Duration::from_secs(30),
             limit_request_line: 4094,
             limit_request_fields: 100,
@@ -455,11 +463,12 @@ mod tests {
         assert_eq!(c.stack_size, DEFAULT_STACK_SIZE);
         assert_eq!(c.backlog, 2048);
         assert!(!c.reuse_port);
-        assert_eq!(c.worker_connections, 1000);
+        assert_eq!(c.worker_connections, 0);
         assert_eq!(c.keep_alive, secs(5.0));
         assert_eq!(c.timeout, secs(30.0));
         assert_eq!(c.graceful_timeout, secs(30.0));
         assert_eq!(c.header_timeout, secs(10.0));
+        assert_eq!(c.min_rate, 500);
         assert_eq!(c.body_timeout, secs(30.0));
         assert_eq!(
             (

@@ -101,6 +101,7 @@ impl TryFrom<&Config> for WsgiOptions {
             keep_alive: c.keep_alive,
             header_timeout: c.header_timeout,
             body_timeout: c.body_timeout,
+            min_rate: c.min_rate,
             max_body: None,
             script_name: String::new(),
             access_log: c.access_logfile.clone(),
@@ -125,8 +126,13 @@ mod tests {
         assert_eq!(from.runtime, d.runtime);
         assert_eq!(from.limits, d.limits);
         assert_eq!(
-            (from.keep_alive, from.header_timeout, from.body_timeout),
-            (d.keep_alive, d.header_timeout, d.body_timeout)
+            (
+                from.keep_alive,
+                from.header_timeout,
+                from.body_timeout,
+                from.min_rate
+            ),
+            (d.keep_alive, d.header_timeout, d.body_timeout, d.min_rate)
         );
         assert_eq!(from.access_log_format, d.access_log_format);
         assert_eq!(from.forwarded_allow_ips, d.forwarded_allow_ips);

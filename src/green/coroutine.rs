@@ -126,6 +126,36 @@ pub(crate) fn pause(d: Duration) {
     may::coroutine::sleep(d);
 }
 
+/// Routes panics on green threads through the `log` facade, with their location (and the
+/// backtrace at debug level), instead of raw stderr: a handler's panic then lands in the
+/// error log with the server's other lines. A cancellation (a kill, a stop) is not a panic
+/// worth a line. Panics on OS threads, and any panic while no logger is set, go to the
+/// hook that was installed before. Installed once, by the first server to start.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !may::coroutine::is_coroutine() || log::max_level() == log::LevelFilter::Off {
+                return previous(info);
+            }
+            if is_cancel(info.payload()) {
+                return;
+            }
+            let at = info
+                .location()
+                .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+            log::error!(
+                "panic on a green thread{at}: {}",
+                panic_message(info.payload())
+            );
+            if log::log_enabled!(log::Level::Debug) {
+                log::debug!("{}", std::backtrace::Backtrace::force_capture());
+            }
+        }));
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

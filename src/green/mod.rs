@@ -17,7 +17,9 @@ mod wait;
 
 use std::fmt;
 
-pub(crate) use coroutine::{is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle};
+pub(crate) use coroutine::{
+    install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
+};
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, yield_now, Greenlet};
 pub(crate) use runtime::ensure_configured;
 pub use runtime::{configure, RuntimeConfig};

@@ -263,6 +263,22 @@ impl Acceptor {
             }
         }
     }
+
+    /// Whether a connection waits to be accepted (checked without blocking).
+    pub(crate) fn has_pending(&self) -> bool {
+        let fd = match &self.kind {
+            AcceptorKind::Tcp(l) => l.as_raw_fd(),
+            AcceptorKind::Unix(l) => l.as_raw_fd(),
+        };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes the one pollfd we own; a zero timeout never blocks.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & libc::POLLIN != 0
+    }
 }
 
 /// Binds one spec.

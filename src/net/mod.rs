@@ -17,11 +17,13 @@
 //! instead: a busy address is an error that says so.
 
 mod allow;
+mod limits;
 mod listener;
 mod stream;
 mod tls;
 
 pub use allow::{AllowList, AllowListError};
+pub use limits::{connection_capacity, raise_open_files_limit};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
 pub(crate) use stream::SocketRef;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use may::sync::Semphore;
 
 use super::conn::{Conn, ConnEntry};
+use super::shed::Shed;
 use super::shutdown::Registry;
 use crate::green::{is_cancel, panic_message, pause, spawn_raw, yield_now};
 use crate::net::{self, Addr, TlsConfig};
@@ -16,6 +17,10 @@ pub(crate) type Handler = dyn Fn(Conn, Addr) + Send + Sync + 'static;
 
 /// How long the accept loop waits before retrying after running out of descriptors.
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
+/// While the server is full, how often the accept loop looks for a waiting client.
+const FULL_POLL: Duration = Duration::from_millis(20);
+/// How long the connection shed to make room gets to end before another is shed.
+const SHED_WAIT: Duration = Duration::from_secs(1);
 /// How long the accept loop waits after an unexpected accept error.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -34,16 +39,19 @@ impl Acceptor {
     pub(crate) fn run(self) {
         let mut in_a_row = 0usize;
         let mut out_of_fds = false;
+        let mut full = false;
         loop {
             if self.registry.is_stopping() {
                 return;
             }
-            // Take a connection permit first: when the server is full, stop accepting and
-            // let the kernel's backlog hold new connections until one finishes.
-            let permit = self.registry.limit.as_ref().map(|s| {
-                s.wait();
-                Permit(s)
-            });
+            // Take a connection permit first (see `permit`).
+            let permit = match &self.registry.limit {
+                Some(s) => match self.permit(s, &mut full) {
+                    Some(p) => Some(p),
+                    None => return,
+                },
+                None => None,
+            };
             if self.registry.is_stopping() {
                 return;
             }
@@ -77,6 +85,41 @@ impl Acceptor {
                 in_a_row = 0;
                 yield_now();
             }
+        }
+    }
+
+    /// A connection permit. When the server is full and a client is waiting to be
+    /// accepted, makes room by shedding a connection that costs the others (idle, or slow
+    /// to send its request); when none can be shed, waits, and the kernel's backlog holds
+    /// new connections (or hands them to another worker process) until one finishes.
+    /// `None`: the server is stopping.
+    fn permit<'s>(&self, s: &'s Semphore, full: &mut bool) -> Option<Permit<'s>> {
+        if s.try_wait() {
+            *full = false;
+            return Some(Permit(s));
+        }
+        while !self.registry.is_stopping() {
+            let wait = if self.listener.has_pending() {
+                self.make_room(full);
+                SHED_WAIT
+            } else {
+                FULL_POLL
+            };
+            if s.wait_timeout(wait) {
+                return Some(Permit(s));
+            }
+        }
+        None
+    }
+
+    /// Sheds a connection to make room; when none can be, says so once until the server
+    /// has room again (`full`).
+    fn make_room(&self, full: &mut bool) {
+        if self.registry.shed_one() == Shed::Nothing && !std::mem::replace(full, true) {
+            log::warn!(
+                "connection limit reached and every connection is busy: new connections wait \
+                 in the listen backlog (raise --worker-connections or the open-file limit)"
+            );
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::shutdown::Registry;
@@ -13,13 +13,18 @@ use crate::net::{Addr, SocketRef, Stream};
 pub(crate) const BUSY: u8 = 0;
 /// The connection waits for its next request and may be closed on stop.
 pub(crate) const IDLE: u8 = 1;
-/// The server closed the connection's read side because it is stopping.
+/// The server closed the connection's read side because it is stopping, or shed it.
 pub(crate) const CLOSING: u8 = 2;
+/// An exchange began but its request is still arriving: the connection may be shed (the
+/// oldest first) when the server is full.
+pub(crate) const RECEIVING: u8 = 3;
 
 /// The registry's entry for a live connection: what a stop needs to close or cancel it.
 pub(crate) struct ConnEntry {
-    /// `BUSY`, `IDLE` or `CLOSING`.
+    /// `BUSY`, `IDLE`, `RECEIVING` or `CLOSING`.
     pub(crate) state: AtomicU8,
+    /// When the connection last began `RECEIVING` (see [`super::shed::now_ms`]).
+    pub(crate) since: AtomicU64,
     /// The connection's socket (see [`SocketRef`]'s contract: the entry is removed before
     /// the stream closes).
     pub(crate) socket: SocketRef,
@@ -35,6 +40,7 @@ impl ConnEntry {
     pub(crate) fn new(stream: &Stream, peer: &Addr) -> Self {
         ConnEntry {
             state: AtomicU8::new(BUSY),
+            since: AtomicU64::new(0),
             socket: SocketRef::of(stream),
             thread: Mutex::new(None),
             peer: peer.to_string(),
@@ -112,14 +118,41 @@ impl Conn {
         !self.registry.is_stopping()
     }
 
-    /// Marks the connection busy (a request began). Returns `false` if the server closed it
-    /// while it was idle: the handler should close without answering.
-    pub fn set_busy(&self) -> bool {
+    /// Marks the connection as receiving a request that is not complete yet (an HTTP
+    /// head arriving). When the server is full it sheds idle connections first, then the
+    /// connection that has been receiving the longest: a client that sends slowly costs
+    /// its own connection, not someone else's. Returns `false` if the server closed the
+    /// connection while it was idle: the handler should close without answering.
+    pub fn set_receiving(&self) -> bool {
         self.entry
-            .state
-            .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-            || self.entry.state.load(Ordering::SeqCst) == BUSY
+            .since
+            .store(super::shed::now_ms(), Ordering::Relaxed);
+        self.move_to(RECEIVING)
+    }
+
+    /// Marks the connection busy (a request began, or is complete). Returns `false` if the
+    /// server closed it while it was idle or receiving: the handler should close without
+    /// answering.
+    pub fn set_busy(&self) -> bool {
+        self.move_to(BUSY)
+    }
+
+    /// Moves to `to` unless the server closed the connection (`CLOSING` stays).
+    fn move_to(&self, to: u8) -> bool {
+        let state = &self.entry.state;
+        let mut now = state.load(Ordering::SeqCst);
+        loop {
+            if now == CLOSING {
+                return false;
+            }
+            if now == to {
+                return true;
+            }
+            match state.compare_exchange(now, to, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return true,
+                Err(seen) => now = seen,
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@
 
 mod accept;
 mod conn;
+mod shed;
 mod shutdown;
 mod signals;
 mod stream;

@@ -39,7 +39,7 @@ pub(crate) struct Registry {
     /// Connections whose green thread ended without unwinding (a stack overflow).
     abandoned: AtomicU64,
     next_id: AtomicU64,
-    conns: Mutex<HashMap<u64, Arc<ConnEntry>>>,
+    pub(super) conns: Mutex<HashMap<u64, Arc<ConnEntry>>>,
     /// The connection limit (`None`: no limit); a permit per live connection.
     pub(crate) limit: Option<Semphore>,
     acceptors: Mutex<Vec<(CoHandle, Addr)>>,
@@ -49,7 +49,7 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// An empty registry; `max_connections` 0 means no limit.
+    /// An empty registry for at most `max_connections` (0: no limit).
     pub(crate) fn new(max_connections: usize, graceful_timeout: Duration) -> Self {
         Registry {
             stopping: AtomicBool::new(false),

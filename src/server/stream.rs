@@ -58,8 +58,12 @@ impl<const N: usize> Binds for [&str; N] {
 pub struct ServerOptions {
     /// Socket options for the listeners it binds.
     pub bind: BindOptions,
-    /// Most connections served at once (gevent's `spawn=Pool(n)`); 0 means no limit. When
-    /// full, the server stops accepting and the kernel backlog holds new connections.
+    /// Most connections served at once (gevent's `spawn=Pool(n)`); 0 (the default) means
+    /// as many as the process can hold ([`net::connection_capacity`]: the open-file limit,
+    /// raised to its hard limit at start, and the memory-map limit). When full, the server
+    /// sheds an idle connection, else the one slowest to send its request; when every
+    /// connection is busy with a request, it stops accepting and the kernel's backlog holds
+    /// new connections until one finishes.
     pub max_connections: usize,
     /// Connections accepted in a row before the accept loop yields to other green threads
     /// (gevent's `max_accept`).
@@ -127,7 +131,7 @@ impl StreamServer {
         self
     }
 
-    /// Sets the most connections served at once (0: no limit).
+    /// Sets the most connections served at once (0: as many as the process can hold).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.opts.max_connections = n;
         self
@@ -168,6 +172,7 @@ impl StreamServer {
     /// Binds (if not done yet) and starts accepting in the background.
     pub fn start(self) -> Result<ServerHandle> {
         ensure_configured();
+        crate::green::install_panic_hook();
         let mut listeners = self.listeners;
         listeners.extend(net::bind_all(&self.binds, &self.opts.bind)?);
         if listeners.is_empty() {
@@ -178,10 +183,11 @@ impl StreamServer {
             .map(|l| l.local_addr())
             .collect::<io::Result<Vec<_>>>()
             .map_err(|e| Error::io("reading the listening address", e))?;
-        let registry = Arc::new(Registry::new(
-            self.opts.max_connections,
-            self.opts.graceful_timeout,
-        ));
+        let limit = match self.opts.max_connections {
+            0 => net::connection_capacity(),
+            n => n,
+        };
+        let registry = Arc::new(Registry::new(limit, self.opts.graceful_timeout));
         let mut acceptors = Vec::with_capacity(listeners.len());
         for (listener, addr) in listeners.into_iter().zip(&local_addrs) {
             let acceptor = Acceptor {

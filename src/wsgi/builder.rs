@@ -39,8 +39,8 @@ use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
 /// ```
 #[derive(Debug, Clone)]
 pub struct WsgiOptions {
-    /// The listeners, the connection limit (default 1,000, gunicorn's
-    /// `--worker-connections`) and the grace period of a stop (30 s).
+    /// The listeners, the connection limit (default: as many as the process can hold, see
+    /// [`ServerOptions::max_connections`]) and the grace period of a stop (30 s).
     pub server: ServerOptions,
     /// The green-thread runtime: worker threads (0: one per core) and stack size. Applied
     /// when the server starts, if the runtime is not running yet.
@@ -55,6 +55,11 @@ pub struct WsgiOptions {
     /// Longest wait for the next piece of a request body, and for the client to accept
     /// response bytes; zero: no limit. Default 30 s.
     pub body_timeout: Duration,
+    /// The slowest a client may send a request head or body once it has begun, in bytes a
+    /// second on average after a 2 s grace (Apache's `MinRate`); a slower client gets 408
+    /// and is closed. Time the app spends between reads of the body does not count. 0: no
+    /// minimum. Default 500.
+    pub min_rate: u32,
     /// Request bodies larger than this are refused with 413. Default: no limit.
     pub max_body: Option<u64>,
     /// Where the app is mounted (`SCRIPT_NAME`). Default: the root.
@@ -74,21 +79,16 @@ pub struct WsgiOptions {
     pub tls: Option<TlsConfig>,
 }
 
-/// Connections one process serves at once: gunicorn's `--worker-connections` default.
-const DEFAULT_MAX_CONNECTIONS: usize = 1000;
-
 impl Default for WsgiOptions {
     fn default() -> Self {
         WsgiOptions {
-            server: ServerOptions {
-                max_connections: DEFAULT_MAX_CONNECTIONS,
-                ..ServerOptions::default()
-            },
+            server: ServerOptions::default(),
             runtime: RuntimeConfig::default(),
             limits: Limits::default(),
             keep_alive: Duration::from_secs(5),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            min_rate: crate::config::DEFAULT_MIN_RATE,
             max_body: None,
             script_name: String::new(),
             access_log: None,

@@ -26,6 +26,7 @@ use super::environ::{latin1, ConnInfo};
 use super::input::{BodyIo, BodyReader};
 use super::io::{is_full, is_timeout, ConnIo, Transport};
 use super::log::{AccessLog, Exchange};
+use super::pace::Pace;
 use super::preface::{read_proxy_header, PrefaceError, PLAINTEXT_ANSWER};
 use super::response::ResponseHead;
 use super::trust::{forwarded_scheme, is_trusted};
@@ -36,6 +37,7 @@ use crate::http::encode::reason_phrase;
 use crate::http::proxy::ProxyHeader;
 use crate::http::request::{HeadStatus, Limits, RequestHead, Version};
 use crate::http::{Error as HttpError, ErrorKind};
+use crate::logging::LineBudget;
 use crate::net::{AllowList, Handshake};
 
 /// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
@@ -61,6 +63,8 @@ pub(crate) struct Service<A> {
     pub(crate) limits: Limits,
     /// `limits.max_head()`: how large the read buffer may grow for a head.
     pub(crate) max_head: usize,
+    /// Minimum data rate of heads and bodies, bytes a second (0: none).
+    pub(crate) min_rate: u32,
     /// Idle keep-alive timeout; `None`: no keep-alive.
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) header_timeout: Option<Duration>,
@@ -88,6 +92,7 @@ impl<A> Service<A> {
             app,
             limits: o.limits,
             max_head: o.limits.max_head(),
+            min_rate: o.min_rate,
             keep_alive: opt(o.keep_alive),
             header_timeout: opt(o.header_timeout),
             body_timeout: opt(o.body_timeout),
@@ -116,6 +121,14 @@ impl Refusal {
     pub(crate) fn timeout() -> Self {
         HttpError::new(ErrorKind::Timeout, "timed out reading the request head").into()
     }
+
+    /// The client sent its head below the minimum data rate.
+    pub(crate) fn too_slow() -> Self {
+        Refusal::new(
+            408,
+            "request head sent below the minimum data rate (--min-rate)",
+        )
+    }
 }
 
 impl From<HttpError> for Refusal {
@@ -130,6 +143,9 @@ impl std::fmt::Display for Refusal {
         write!(f, "{why} ({s} {})", reason_phrase(s))
     }
 }
+
+/// Refused requests logged a second, at most: a client can cause these lines.
+static REFUSALS_LOGGED: LineBudget = LineBudget::new(10);
 
 /// Where a connection stands.
 pub(crate) enum Phase {
@@ -162,6 +178,8 @@ struct Request {
     scheme: Option<&'static str>,
     /// Environ values the access log needs, read after the app ran.
     env_values: Vec<Option<String>>,
+    /// How its head has arrived (for the minimum data rate).
+    pace: Pace,
     keep_alive: bool,
 }
 
@@ -174,6 +192,9 @@ pub(crate) struct Connection<A, T> {
     client_ip: Option<IpAddr>,
     /// Whether the client's secure-scheme headers are believed (judged after the preface).
     trust_scheme: bool,
+    /// Whether the server was told the connection is receiving a head (and must hear when
+    /// the head is complete).
+    receiving: bool,
     head: RequestHead,
     /// The current request's head bytes, which `head` indexes.
     head_buf: Vec<u8>,
@@ -191,13 +212,14 @@ impl<A: App, T: Transport> Connection<A, T> {
         info: ConnInfo,
         client_ip: Option<IpAddr>,
     ) -> Self {
-        let body = BodyReader::new(svc.body_timeout, svc.max_body);
+        let body = BodyReader::new(svc.body_timeout, svc.max_body, svc.min_rate);
         Connection {
             svc,
             io: ConnIo::new(t, READ_BUF, WRITE_BUF),
             info,
             client_ip,
             trust_scheme: false,
+            receiving: false,
             head: RequestHead::new(),
             head_buf: Vec::new(),
             resp: RefCell::default(),
@@ -207,6 +229,7 @@ impl<A: App, T: Transport> Connection<A, T> {
                 wall: None,
                 scheme: None,
                 env_values: Vec::new(),
+                pace: Pace::default(),
                 keep_alive: false,
             },
             requests: 0,
@@ -216,6 +239,29 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// The stream.
     pub(crate) fn transport_mut(&mut self) -> &mut T {
         self.io.transport_mut()
+    }
+
+    /// Says why a request was refused, within the log's budget for such lines.
+    fn log_refusal(&self, r: &Refusal) {
+        if let Some(dropped) = REFUSALS_LOGGED.take() {
+            let also = match dropped {
+                0 => String::new(),
+                n => format!(" ({n} more refusals not logged)"),
+            };
+            log::warn!("refused a request from {}: {r}{also}", self.peer());
+        }
+    }
+
+    /// The client, for log lines: `IP:port`, or `unix socket`.
+    fn peer(&self) -> String {
+        match (
+            self.info.remote_addr.as_str(),
+            self.info.remote_port.as_str(),
+        ) {
+            ("", _) => "unix socket".to_owned(),
+            (ip, port) if ip.contains(':') => format!("[{ip}]:{port}"),
+            (ip, port) => format!("{ip}:{port}"),
+        }
     }
 
     /// Whether the last answer left the connection open.
@@ -247,6 +293,9 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[cold]
     #[inline(never)]
     fn preface(&mut self) -> Phase {
+        // Until its first request is complete, a new connection may be shed to make room.
+        self.io.transport().set_receiving();
+        self.receiving = true;
         let tls = self.io.transport().is_tls();
         if let Some(allow) = &self.svc.proxy_allow {
             let timeout = self.svc.header_timeout;
@@ -261,7 +310,7 @@ impl<A: App, T: Transport> Connection<A, T> {
                 Ok(Some(ProxyHeader::Local) | None) => {}
                 // Before a TLS handshake there is no way to answer: just close.
                 Err(PrefaceError::Refused(r)) if tls => {
-                    log::debug!("refusing {}: {r}", self.info.remote_addr);
+                    self.log_refusal(&r);
                     return Phase::Closed;
                 }
                 Err(PrefaceError::Refused(r)) => return Phase::Refuse(r, Version::Http11),
@@ -284,17 +333,14 @@ impl<A: App, T: Transport> Connection<A, T> {
         match self.io.tls_handshake(self.svc.header_timeout) {
             Ok(Handshake::Done) => Phase::Head,
             Ok(Handshake::Plaintext) => {
-                log::debug!(
-                    "plain HTTP from {} on a TLS port: answering 400",
-                    self.info.remote_addr
-                );
+                self.log_refusal(&Refusal::new(400, "plain HTTP on a TLS port"));
                 if self.io.transport_mut().write_raw(PLAINTEXT_ANSWER).is_ok() {
                     self.linger(true, true);
                 }
                 Phase::Closed
             }
             Err(e) => {
-                log::debug!("TLS handshake with {} failed: {e}", self.info.remote_addr);
+                log::debug!("TLS handshake with {} failed: {e}", self.peer());
                 Phase::Closed
             }
         }
@@ -311,6 +357,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         // The clock is read only when needed (not for a whole head already buffered,
         // without access log).
         self.req.began = self.svc.access.as_ref().map(|_| Instant::now());
+        self.req.pace = Pace::new(self.io.buffered().len());
         let n = loop {
             match self.head.parse(self.io.buffered(), &self.svc.limits) {
                 Ok(HeadStatus::Complete(n)) => break n,
@@ -323,6 +370,10 @@ impl<A: App, T: Transport> Connection<A, T> {
             }
         };
         self.io.take_head(n, &mut self.head_buf);
+        // A complete request is never shed.
+        if std::mem::take(&mut self.receiving) && !self.io.transport().set_busy() {
+            return Phase::Closed;
+        }
         self.req.scheme = None;
         if self.trust_scheme {
             match forwarded_scheme(&self.head, &self.head_buf) {
@@ -356,7 +407,8 @@ impl<A: App, T: Transport> Connection<A, T> {
         if !matches!(self.io.fill(svc.max_head, wait), Ok(1..)) {
             return false;
         }
-        first || self.io.transport().set_busy()
+        self.receiving = true;
+        first || self.io.transport().set_receiving()
     }
 
     /// Reads more of a partial head, within what is left of the header timeout (slow
@@ -369,14 +421,31 @@ impl<A: App, T: Transport> Connection<A, T> {
             .svc
             .header_timeout
             .map(|d| (t0 + d).saturating_duration_since(Instant::now()));
+        let rate = self.svc.min_rate;
         let refuse = |r: Refusal| Err(Phase::Refuse(r, Version::Http11));
         if left.is_some_and(|l| l.is_zero()) {
             return refuse(Refusal::timeout());
         }
-        match self.io.fill(self.svc.max_head, left) {
+        if self.req.pace.is_too_slow(rate) {
+            return refuse(Refusal::too_slow());
+        }
+        let began = Instant::now();
+        match self
+            .io
+            .fill(self.svc.max_head, self.req.pace.limit(rate, left))
+        {
             Ok(0) => Err(Phase::Closed),
-            Ok(_) => Ok(()),
-            Err(e) if is_timeout(&e) => refuse(Refusal::timeout()),
+            Ok(n) => {
+                self.req.pace.record(began, n);
+                Ok(())
+            }
+            Err(e) if is_timeout(&e) => {
+                self.req.pace.record(began, 0);
+                match self.req.pace.is_too_slow(rate) {
+                    true => refuse(Refusal::too_slow()),
+                    false => refuse(Refusal::timeout()),
+                }
+            }
             Err(e) if is_full(&e) => {
                 refuse(HttpError::new(ErrorKind::HeaderTooLarge, "request head too large").into())
             }
@@ -498,7 +567,7 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[cold]
     #[inline(never)]
     fn refuse(&mut self, r: &Refusal, version: Version) -> Phase {
-        log::debug!("refusing request: {r}");
+        self.log_refusal(r);
         self.req.keep_alive = false;
         write::error_response(self.io.out(), r.status, version);
         Phase::Linger(true)

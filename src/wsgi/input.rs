@@ -6,9 +6,10 @@
 //! the reader and the connection's buffers.
 
 use std::io::{self, BufRead, Read};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::io::{is_timeout, ConnIo, Transport};
+use super::pace::Pace;
 use crate::http::decode::{Chunk, ChunkedDecoder};
 use crate::http::request::{BodyLength, RequestHead};
 use crate::http::{Error as HttpError, ErrorKind};
@@ -44,17 +45,22 @@ pub(crate) struct BodyReader {
     continue_pending: bool,
     timeout: Option<Duration>,
     max_body: Option<u64>,
+    /// Minimum data rate, bytes a second (0: none), and how this body has arrived.
+    min_rate: u32,
+    pace: Pace,
     peer_gone: bool,
 }
 
 impl BodyReader {
     /// A reader for no body, with the limits every request of a connection shares.
-    pub(crate) fn new(timeout: Option<Duration>, max_body: Option<u64>) -> Self {
+    pub(crate) fn new(timeout: Option<Duration>, max_body: Option<u64>, min_rate: u32) -> Self {
         BodyReader {
             state: BodyState::Done,
             continue_pending: false,
             timeout,
             max_body,
+            min_rate,
+            pace: Pace::default(),
             peer_gone: false,
         }
     }
@@ -62,6 +68,7 @@ impl BodyReader {
     /// Starts on the body of `head`. A declared length over the limit is refused at once.
     pub(crate) fn start(&mut self, head: &RequestHead) -> Result<(), HttpError> {
         self.peer_gone = false;
+        self.pace = Pace::default();
         self.continue_pending = head.expect_continue;
         self.state = match head.body {
             BodyLength::Empty => BodyState::Done,
@@ -182,8 +189,12 @@ impl BodyReader {
             self.continue_pending = false;
             io.out().extend_from_slice(CONTINUE);
         }
+        if self.pace.is_too_slow(self.min_rate) {
+            return Err(self.fail(too_slow()));
+        }
         let limit = io.buffered().len().max(BODY_BUF_MAX);
-        match io.fill(limit, self.timeout) {
+        let began = Instant::now();
+        match io.fill(limit, self.pace.limit(self.min_rate, self.timeout)) {
             Ok(0) => {
                 self.peer_gone = true;
                 Err(self.fail(HttpError::new(
@@ -191,11 +202,19 @@ impl BodyReader {
                     "the client closed the connection before the end of the body",
                 )))
             }
-            Ok(_) => Ok(()),
-            Err(e) if is_timeout(&e) => Err(self.fail(HttpError::new(
-                ErrorKind::Timeout,
-                "timed out reading the request body",
-            ))),
+            Ok(n) => {
+                self.pace.record(began, n);
+                Ok(())
+            }
+            Err(e) if is_timeout(&e) => {
+                self.pace.record(began, 0);
+                Err(self.fail(match self.pace.is_too_slow(self.min_rate) {
+                    true => too_slow(),
+                    false => {
+                        HttpError::new(ErrorKind::Timeout, "timed out reading the request body")
+                    }
+                }))
+            }
             Err(e) => {
                 self.peer_gone = true;
                 let _ = self.fail(HttpError::new(ErrorKind::BadChunk, "body read failed"));
@@ -240,6 +259,13 @@ impl BodyReader {
         }
         false
     }
+}
+
+fn too_slow() -> HttpError {
+    HttpError::new(
+        ErrorKind::Timeout,
+        "request body sent below the minimum data rate (--min-rate)",
+    )
 }
 
 fn too_large() -> HttpError {

@@ -61,7 +61,13 @@ pub(crate) trait Transport: Read + Write {
         true
     }
 
-    /// Marks the connection busy again; `false`: the server closed it while idle.
+    /// Marks the connection as receiving an incomplete request (it may be shed when the
+    /// server is full); `false`: the server closed it.
+    fn set_receiving(&self) -> bool {
+        true
+    }
+
+    /// Marks the connection busy with a complete request; `false`: the server closed it.
     fn set_busy(&self) -> bool {
         true
     }
@@ -116,6 +122,10 @@ impl Transport for Conn {
 
     fn set_idle(&self) -> bool {
         Conn::set_idle(self)
+    }
+
+    fn set_receiving(&self) -> bool {
+        Conn::set_receiving(self)
     }
 
     fn set_busy(&self) -> bool {

@@ -34,6 +34,7 @@ mod environ;
 mod input;
 mod io;
 mod log;
+mod pace;
 mod preface;
 mod response;
 mod trust;

@@ -1,0 +1,69 @@
+//! Making room when the server is full: instead of refusing to accept (and leaving new
+//! clients in the kernel's backlog behind a crowd of slow ones), close the connection that
+//! costs the others the most. Idle keep-alive connections go first (their client loses
+//! nothing: it reconnects, as it must after any keep-alive timeout); then the connection
+//! that has been receiving an incomplete request the longest (a slow or silent client
+//! holding a slot). Connections whose request is complete are never shed.
+
+use std::net::Shutdown;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use super::conn::{CLOSING, IDLE, RECEIVING};
+use super::shutdown::Registry;
+
+/// Milliseconds since the first call in this process: a cheap monotonic age for entries.
+pub(crate) fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// What was shed to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shed {
+    /// An idle keep-alive connection.
+    Idle,
+    /// The connection receiving an incomplete request for the longest.
+    Receiving,
+    /// Nothing could be shed: every connection is working on a complete request.
+    Nothing,
+}
+
+impl Registry {
+    /// Closes one connection to make room for a new one (see the module doc). Its green
+    /// thread sees the socket end, returns, and gives back its permit.
+    pub(crate) fn shed_one(&self) -> Shed {
+        let conns = self.conns.lock().expect("conns lock");
+        // Idle first; the CAS fails only if the connection just woke up, then look on.
+        for entry in conns.values() {
+            let idle = &entry.state;
+            if idle.load(Ordering::Relaxed) == IDLE
+                && idle
+                    .compare_exchange(IDLE, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                entry.socket.shutdown(Shutdown::Read);
+                return Shed::Idle;
+            }
+        }
+        loop {
+            let oldest = conns
+                .values()
+                .filter(|e| e.state.load(Ordering::Relaxed) == RECEIVING)
+                .min_by_key(|e| e.since.load(Ordering::Relaxed));
+            let Some(entry) = oldest else {
+                return Shed::Nothing;
+            };
+            if entry
+                .state
+                .compare_exchange(RECEIVING, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                log::debug!("shedding {}: the server is full", entry.peer);
+                entry.socket.shutdown(Shutdown::Both);
+                return Shed::Receiving;
+            }
+        }
+    }
+}
