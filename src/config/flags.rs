@@ -515,9 +515,15 @@ mod tests {
             err(&["--threads", "-1"]),
             "invalid value '-1' for --threads: expected a non-negative integer"
         );
-        for zero_is_bad in ["--workers", "--backlog", "--worker-connections"] {
+        for zero_is_bad in ["--workers", "--backlog"] {
             assert!(err(&[zero_is_bad, "0"]).contains(zero_is_bad));
         }
+        // 0 connections means automatic (as many as the process can hold).
+        assert_eq!(both("--worker-connections", "0").worker_connections, 0);
+        assert_eq!(both("--min-rate", "0").min_rate, 0);
+        assert_eq!(both("--min-rate", "2000").min_rate, 2000);
+        assert!(err(&["--min-rate", "-1"]).contains("--min-rate"));
+        assert!(err(&["--min-rate", "4294967296"]).contains("--min-rate"));
         assert!(err(&["--backlog", "4294967296"]).contains("--backlog"));
     }
 
