@@ -19,6 +19,7 @@ pub(crate) mod arbiter;
 pub(crate) mod notify;
 mod options;
 mod run;
+mod signals;
 pub(crate) mod worker;
 
 pub use run::run;
