@@ -1,7 +1,7 @@
 //! The process entry point: flags in, then a master and its workers.
 
 use crate::config::Config;
-use crate::wsgi::App;
+use crate::wsgi::{App, WsgiOptions};
 
 use super::worker::{self, WorkerEnv};
 
@@ -48,6 +48,13 @@ pub fn run<A: App>(app: A) -> ! {
     // the master.
     if let Some(worker) = worker {
         worker::run(config, app, worker);
+    }
+    // Settings only a worker would use (TLS files, address lists) are checked here first:
+    // a mistake is one clear error before anything listens, not workers failing to boot.
+    if let Err(e) = WsgiOptions::try_from(&config) {
+        log::error!("{e}");
+        crate::logging::flush();
+        std::process::exit(1);
     }
     super::arbiter::run(config)
 }
