@@ -13,7 +13,7 @@
 #      `wrk -t1 -c100 -d$DUR` on each, then the same with 16 pipelined requests per write
 #      (a Lua `request` returning 16 `wrk.format` requests) on each. Alternating runs
 #      share whatever else the machine is doing; the table shows each figure's median.
-#   3. For each server in turn, on a fresh process: read VmRSS from /proc/PID/status,
+#   3. For each server in turn, on a fresh process: read VmRSS of its process tree,
 #      open $IDLE idle keep-alive connections (each sends one request and reads the
 #      answer, then stays open), read VmRSS again: (after - before) / $IDLE is the RSS per
 #      idle connection.
@@ -163,11 +163,28 @@ stop_server() { # name
     unset "PID[$1]"
 }
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/${PID[$1]}/status"; }
+# The server's process and its children (greenlight::run is a master with workers).
+procs() { echo "${PID[$1]}" $(pgrep -P "${PID[$1]}"); }
+
+rss_kib() { # the whole process tree's VmRSS
+    local p total=0 kib
+    for p in $(procs "$1"); do
+        kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
 
 CLK_TCK=$(getconf CLK_TCK)
-# The server's user + system CPU time so far, in clock ticks.
-cpu_ticks() { sed 's/.*) //' "/proc/${PID[$1]}/stat" | awk '{ print $12 + $13 }'; }
+# The server's user + system CPU time so far (its whole process tree), in clock ticks.
+cpu_ticks() {
+    local p total=0 t
+    for p in $(procs "$1"); do
+        t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
 
 run_wrk() { # name [wrk args...] -> "requests/s server-CPU-µs/request"; errors go to stderr
     local name=$1 port=${PORT_OF[$1]} out c0 c1

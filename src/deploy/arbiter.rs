@@ -12,14 +12,14 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
-use signal_hook::iterator::Signals;
 
 use super::notify::{sd_notify, PidFile};
+use super::signals;
 use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::{self, BindOptions, Listener};
 
-/// How often the loop runs.
+/// How often the loop runs when no signal wakes it.
 const TICK: Duration = Duration::from_millis(20);
 /// A quick stop (INT/QUIT) gives workers this long before they are killed.
 const QUICK_GRACE: Duration = Duration::from_secs(1);
@@ -126,6 +126,9 @@ fn signal_name(s: i32) -> &'static str {
 
 struct Arbiter {
     config: Config,
+    /// The listening sockets, until a stop begins: closed then, so that new connections
+    /// are refused while the workers drain (the workers close their copies as they stop).
+    listeners: Vec<Listener>,
     exe: std::path::PathBuf,
     args: Vec<std::ffi::OsString>,
     fds: String,
@@ -174,6 +177,10 @@ impl Arbiter {
 
     fn stop_all(&mut self, sig: i32, grace: Duration) {
         self.stopping = true;
+        // The kernel completes handshakes on a listening socket until its last descriptor
+        // closes: kept open here, new clients would queue for workers that no longer
+        // accept, then be reset. A unix socket file goes with it.
+        self.listeners.clear();
         for w in &mut self.workers {
             w.stop(sig, grace);
         }
@@ -188,10 +195,7 @@ impl Arbiter {
                 self.stop_all(libc::SIGTERM, g);
             }
             SIGINT | SIGQUIT => {
-                log::info!(
-                    "Handling signal: {}",
-                    if sig == SIGINT { "int" } else { "quit" }
-                );
+                log::info!("Handling signal: {}", signals::name(sig));
                 sd_notify("STOPPING=1");
                 self.stop_all(libc::SIGQUIT, QUICK_GRACE);
             }
@@ -219,6 +223,9 @@ impl Arbiter {
                 for w in &self.workers {
                     w.signal(libc::SIGUSR1);
                 }
+            }
+            _ if signals::IGNORED.contains(&sig) => {
+                log::info!("Ignoring signal: {}", signals::name(sig));
             }
             _ => {}
         }
@@ -421,7 +428,7 @@ fn master(config: Config) -> crate::Result<i32> {
             ))
         }
     };
-    let mut signals = Signals::new([
+    let signals = signals::forward(&[
         SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD,
     ])
     .map_err(|e| crate::Error::io("installing signal handlers", e))?;
@@ -430,6 +437,7 @@ fn master(config: Config) -> crate::Result<i32> {
     let mut a = Arbiter {
         target: config.workers.max(1),
         config,
+        listeners,
         exe,
         args: std::env::args_os().skip(1).collect(),
         fds: fds.join(","),
@@ -442,8 +450,8 @@ fn master(config: Config) -> crate::Result<i32> {
     };
     log::info!("Using {} worker processes", a.target);
     let mut ready_sent = false;
+    let mut pending = Vec::new();
     loop {
-        let pending: Vec<i32> = signals.pending().collect();
         for sig in pending {
             a.on_signal(sig);
         }
@@ -460,11 +468,9 @@ fn master(config: Config) -> crate::Result<i32> {
             ready_sent = true;
         }
         if a.stopping && a.workers.is_empty() {
-            // Keep the listeners (and a unix socket file) until every worker is gone.
-            drop(listeners);
             return Ok(0);
         }
-        std::thread::sleep(TICK);
+        pending = signals::wait(&signals, TICK);
     }
 }
 

@@ -7,18 +7,31 @@
 //! than for gunicorn: a green thread's stack overflow, or an abort in native code, ends
 //! the whole process; the master then starts a new worker while the others keep serving.
 //!
+//! There is a master even for one worker (`-w 1`, the default), as in gunicorn: a reload
+//! needs a process that keeps the listeners open while one generation of workers replaces
+//! another, and `--timeout`, `--max-requests` and restarts then mean the same for any `-w`.
+//! The master's pid is the one in `--pid` and the one systemd sees.
+//!
 //! | signal | master | worker |
 //! |---|---|---|
-//! | TERM | graceful stop: workers finish in-flight requests within `--graceful-timeout`, then are killed | graceful stop |
-//! | INT, QUIT | quick stop | quick stop (a second INT on a single process: at once) |
-//! | HUP | reload: new workers start, then the old ones stop gracefully | ignored |
+//! | TERM | graceful stop: closes the listeners at once (new connections are refused), then workers finish in-flight requests within `--graceful-timeout`, then are killed | graceful stop: stops accepting at once, serves what the listen backlog holds, finishes in-flight requests |
+//! | INT, QUIT | quick stop (listeners closed at once) | quick stop |
+//! | HUP | reload: new workers start, then the old ones stop gracefully; the listeners stay open | ignored |
 //! | TTIN / TTOU | one worker more / less | |
 //! | USR1 | reopen log files (and tell the workers) | reopen log files |
+//! | USR2, WINCH | ignored (logged) | ignored |
+//!
+//! Nothing is lost in a stop or a reload: the kernel completes handshakes on a listening
+//! socket until the last process holding it closes it, then resets what is still queued,
+//! so each process that stops accepting first serves its listen backlog; and an idle
+//! keep-alive connection gets a short last call, so a request its client sent before it
+//! could know of the stop is still answered (with `Connection: close`).
 
 pub(crate) mod arbiter;
 pub(crate) mod notify;
 mod options;
 mod run;
+mod signals;
 pub(crate) mod worker;
 
 pub use run::run;

@@ -1,15 +1,20 @@
-//! The process entry point: flags in, then one server, or a master and its workers.
+//! The process entry point: flags in, then a master and its workers.
 
 use crate::config::Config;
-use crate::wsgi::{App, WsgiOptions, WsgiServer};
+use crate::wsgi::{App, WsgiOptions};
 
-use super::notify::PidFile;
 use super::worker::{self, WorkerEnv};
 
 /// Runs `app` the way gunicorn runs one: settings from the command line and environment
-/// ([`Config::from_args`]), logging set up, then served until SIGTERM/SIGINT: by this
-/// process, or with `-w N` by N supervised worker processes. Exits the process: 0 after a
-/// clean stop, 1 if the server could not start (the reason is logged), 2 for bad flags.
+/// ([`Config::from_args`]), logging set up, then served by `--workers` supervised worker
+/// processes (one by default) under a master, until SIGTERM/SIGINT. Exits the process: 0
+/// after a clean stop, 1 if the server could not start (the reason is logged), 2 for bad
+/// flags, 3 if the workers could not boot.
+///
+/// Even one worker gets a master, as in gunicorn: SIGHUP then reloads without refusing a
+/// connection, and `--timeout`, `--max-requests` and the restart of a crashed worker work
+/// the same whatever `-w` says. (A plain single process, without a master, is
+/// [`WsgiServer::serve_forever`](crate::wsgi::WsgiServer::serve_forever).)
 ///
 /// ```no_run
 /// use greenlight::wsgi::{Body, Environ, StartResponse};
@@ -39,47 +44,17 @@ pub fn run<A: App>(app: A) -> ! {
         eprintln!("error: cannot open the error log: {e}");
         std::process::exit(2);
     }
-    // A process started by a master serves the sockets it was given; with several workers
-    // this process becomes the master; otherwise it serves by itself.
+    // A process started by a master serves the sockets it was given; any other becomes
+    // the master.
     if let Some(worker) = worker {
         worker::run(config, app, worker);
     }
-    if config.workers > 1 {
-        super::arbiter::run(config);
+    // Settings only a worker would use (TLS files, address lists) are checked here first:
+    // a mistake is one clear error before anything listens, not workers failing to boot.
+    if let Err(e) = WsgiOptions::try_from(&config) {
+        log::error!("{e}");
+        crate::logging::flush();
+        std::process::exit(1);
     }
-    exit(serve(config, app))
-}
-
-/// Serves `app` in this process until stopped; the exit status.
-fn serve<A: App>(config: Config, app: A) -> i32 {
-    let _pid = match PidFile::create(config.pid.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            log::error!("cannot write the pid file: {e}");
-            return 1;
-        }
-    };
-    let server = match WsgiOptions::try_from(&config) {
-        Ok(opts) => WsgiServer::new(config.binds, app).options(opts),
-        Err(e) => {
-            log::error!("{e}");
-            return 1;
-        }
-    };
-    match server.serve_forever() {
-        Ok(()) => {
-            log::info!("Shutting down: Master");
-            0
-        }
-        Err(e) => {
-            log::error!("{e}");
-            1
-        }
-    }
-}
-
-/// Ends the process once the logs are written.
-fn exit(code: i32) -> ! {
-    crate::logging::flush();
-    std::process::exit(code)
+    super::arbiter::run(config)
 }

@@ -6,20 +6,22 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
-use signal_hook::iterator::Signals;
 
+use super::signals;
 use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::Listener;
 use crate::server::ServerHandle;
 use crate::wsgi::{App, WsgiOptions, WsgiServer};
 
-/// How often the worker's supervising loop looks at signals and counters.
+/// How often the worker's supervising loop looks at its counters (a signal wakes it at
+/// once).
 const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
 
 /// What the master told this worker through its environment.
@@ -158,7 +160,7 @@ fn worker_settings(config: &mut Config) -> WorkerSettings {
 /// Serves on the inherited sockets until told to stop; never returns.
 pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
     // Caught before the server starts: a stop sent as soon as it listens is not lost.
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP]) {
+    let signals = match signals::forward(&[SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP]) {
         Ok(s) => s,
         Err(e) => boot_failure(&format!("installing signal handlers: {e}")),
     };
@@ -212,18 +214,17 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn run(mut self, mut signals: Signals) {
+    fn run(mut self, signals: Receiver<i32>) {
         loop {
-            for sig in signals.pending() {
-                self.on_signal(sig);
-            }
             if let Some(why) = self.reason_to_recycle() {
                 self.start_stop(self.limits.grace, why);
             }
             if self.stopper.as_ref().is_some_and(|t| t.is_finished()) {
                 return;
             }
-            std::thread::sleep(SUPERVISE_EVERY);
+            for sig in signals::wait(&signals, SUPERVISE_EVERY) {
+                self.on_signal(sig);
+            }
         }
     }
 
@@ -234,7 +235,7 @@ impl Supervisor {
             SIGTERM => self.start_stop(self.limits.grace, "SIGTERM"),
             SIGINT | SIGQUIT if self.stopper.is_some() => self.handle.stop_now(),
             SIGINT | SIGQUIT => self.start_stop(Duration::ZERO, "quick stop"),
-            _ => {}
+            _ => {} // USR2, WINCH: caught only so that they do not end the process
         }
     }
 

@@ -279,6 +279,40 @@ impl Acceptor {
         let n = unsafe { libc::poll(&mut p, 1, 0) };
         n > 0 && p.revents & libc::POLLIN != 0
     }
+
+    /// Takes one connection the kernel already accepted into the listen backlog, without
+    /// parking: `None` when the backlog is empty. A stopping server serves these before it
+    /// closes the listener, since closing the last descriptor of a listening socket resets
+    /// every connection still queued on it.
+    pub(crate) fn try_accept(&self) -> io::Result<Option<(Stream, Addr)>> {
+        // may made the listeners non-blocking, so these accepts return `WouldBlock` instead
+        // of waiting.
+        let accepted = match &self.kind {
+            AcceptorKind::Tcp(l) => l.inner().accept().map(|(s, a)| {
+                // SAFETY: the new descriptor's ownership moves into may's stream.
+                let s = unsafe { may::net::TcpStream::from_raw_fd(s.into_raw_fd()) };
+                let _ = s.set_nodelay(true);
+                (Stream::Tcp(s), Addr::Tcp(a))
+            }),
+            AcceptorKind::Unix(l) => {
+                // SAFETY: the descriptor stays open (owned by `l`) while borrowed here, and
+                // `ManuallyDrop` never closes it.
+                let l = std::mem::ManuallyDrop::new(unsafe {
+                    StdUnixListener::from_raw_fd(l.as_raw_fd())
+                });
+                l.accept().map(|(s, a)| {
+                    // SAFETY: the new descriptor's ownership moves into may's stream.
+                    let s = unsafe { may::os::unix::net::UnixStream::from_raw_fd(s.into_raw_fd()) };
+                    (Stream::Unix(s), Addr::from_unix(&a))
+                })
+            }
+        };
+        match accepted {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Binds one spec.

@@ -35,8 +35,38 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    /// Accepts and serves connections until the server stops.
+    /// Accepts and serves connections until the server stops, then serves what is left in
+    /// the listen backlog before the listener closes.
     pub(crate) fn run(self) {
+        self.accept_until_stopped();
+        self.drain_backlog();
+    }
+
+    /// Serves every connection already waiting in the listen backlog, without waiting for
+    /// more. The kernel completes handshakes on a listener until its last descriptor closes
+    /// (and workers of one master share it), then resets whatever is still queued: each
+    /// process that stops accepting takes its share first, so none of them is lost.
+    fn drain_backlog(&self) {
+        loop {
+            match self.listener.try_accept() {
+                Ok(Some((stream, peer))) => {
+                    // Over the connection limit if need be: the alternative is a reset.
+                    self.spawn_conn(stream, peer);
+                }
+                Ok(None) => return,
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR | libc::EPERM) => {}
+                    _ => {
+                        log::warn!("accepting the backlog while stopping: {e}");
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Accepts and serves connections until the server stops.
+    fn accept_until_stopped(&self) {
         let mut in_a_row = 0usize;
         let mut out_of_fds = false;
         let mut full = false;

@@ -109,13 +109,15 @@ impl Conn {
     }
 
     /// Marks the connection idle (waiting for the client's next request). A stopping server
-    /// closes idle connections at once instead of waiting for them. Returns `false` if the
-    /// server is already stopping: the handler should close now.
+    /// closes idle connections instead of waiting for them, after a short last call: the
+    /// client may have sent its next request before it could know of the stop, and that
+    /// one is still answered (close the connection after it, see
+    /// [`is_stopping`](Self::is_stopping)). Returns `false` if the stop has already closed
+    /// or cancelled the connection: the handler should close now.
     pub fn set_idle(&self) -> bool {
-        // SeqCst pairs with the stop path (sets `stopping`, then scans for IDLE): either we
-        // see `stopping` here, or the stop path sees IDLE and closes our read side.
-        self.entry.state.store(IDLE, Ordering::SeqCst);
-        !self.registry.is_stopping()
+        // SeqCst pairs with the stop path, which scans for IDLE until no connection is
+        // left: it sees this one idle and closes its read side.
+        self.move_to(IDLE)
     }
 
     /// Marks the connection as receiving a request that is not complete yet (an HTTP

@@ -18,6 +18,12 @@ use crate::net::{Addr, Stream};
 const STOP_POLL: Duration = Duration::from_millis(5);
 /// While draining, how often idle connections are looked for again.
 const RESCAN_EVERY: Duration = Duration::from_millis(50);
+/// When a stop begins, how long idle keep-alive connections may still send one more
+/// request (answered with `Connection: close`) before the first scan closes them. A
+/// client sends its next request without knowing of the stop: one already on its way when
+/// its connection closed would be lost (reset), and a client under load sends well within
+/// this. Only a connection idle this long can still meet that race, as with any server.
+const IDLE_LAST_CALL: Duration = Duration::from_millis(100);
 /// How long a stop keeps knocking on a listener whose accept loop has not woken up.
 const WAKE_WAIT: Duration = Duration::from_secs(2);
 /// How long one knock on a listener may take to connect.
@@ -234,15 +240,14 @@ impl Registry {
     /// Closes idle keep-alive connections and lets running handlers finish until
     /// `deadline` (or a forced stop).
     fn drain(&self, deadline: Instant) {
-        let mut last_scan = Instant::now();
-        self.close_idle();
+        let mut next_scan = Instant::now() + IDLE_LAST_CALL;
         while self.active() > 0 && Instant::now() < deadline && !self.force.load(Ordering::SeqCst) {
             pause(STOP_POLL);
             // Connections that went idle since the last scan are closed too.
-            if last_scan.elapsed() >= RESCAN_EVERY {
+            if Instant::now() >= next_scan {
                 self.reap_abandoned();
                 self.close_idle();
-                last_scan = Instant::now();
+                next_scan = Instant::now() + RESCAN_EVERY;
             }
         }
     }

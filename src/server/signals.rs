@@ -1,9 +1,10 @@
 //! SIGTERM and SIGINT for `serve_forever`: the first starts a graceful stop, a second
-//! SIGINT ends it at once.
+//! SIGINT ends it at once. SIGUSR2 and SIGWINCH are caught and ignored: their default
+//! action (for USR2, ending the process) must not cost the requests in flight.
 
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2, SIGWINCH};
 use signal_hook::iterator::{Handle, Signals};
 
 use super::ServerHandle;
@@ -24,11 +25,12 @@ impl Drop for Installed {
     }
 }
 
-/// Catches SIGTERM and SIGINT from now on: they wait for [`watch`] instead of ending the
+/// Catches SIGTERM and SIGINT (and SIGUSR2 and SIGWINCH, to ignore them) from now on: they wait for [`watch`] instead of ending the
 /// process. Called before the server announces that it listens, so that a supervisor that
 /// signals as soon as it reads "Listening at" gets a graceful stop.
 pub(crate) fn catch() -> Result<Signals> {
-    Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::io("installing signal handlers", e))
+    Signals::new([SIGTERM, SIGINT, SIGUSR2, SIGWINCH])
+        .map_err(|e| Error::io("installing signal handlers", e))
 }
 
 /// Watches the signals caught by [`catch`] on a plain OS thread (signal delivery must not
@@ -45,6 +47,7 @@ pub(crate) fn watch(
             let mut stopper: Option<std::thread::JoinHandle<()>> = None;
             for sig in signals.forever() {
                 match (sig, stopper.is_some()) {
+                    (SIGUSR2 | SIGWINCH, _) => log::debug!("ignoring signal {sig}"),
                     (SIGINT, true) => {
                         log::warn!("second SIGINT: stopping now");
                         server.stop_now();

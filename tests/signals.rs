@@ -1,0 +1,277 @@
+//! Signals under load, as an operator sends them: a graceful stop (TERM) and a reload
+//! (HUP), with one worker and with two, while keep-alive clients loop and slow requests
+//! run. Nothing may be lost: every request sent is answered, every slow request finishes.
+//! Signals that mean nothing to greenlight (USR2, WINCH) end no process.
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::http::{Client, Request};
+use common::{start, wait_until, Proc};
+
+/// Keep-alive clients looping during each case.
+const CLIENTS: usize = 4;
+/// Slow requests in flight when the signal arrives.
+const SLOW: usize = 4;
+/// How long each slow request sleeps in the handler.
+const SLOW_MS: u64 = 700;
+/// No client loop runs longer than this, whatever happens.
+const LOOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the keep-alive clients saw.
+#[derive(Default)]
+struct Tally {
+    /// Requests written in full.
+    sent: AtomicUsize,
+    /// Requests answered 200.
+    ok: AtomicUsize,
+    /// Connections refused (the listeners are closed): not a loss.
+    refused: AtomicUsize,
+    /// Requests sent and not answered (or not answered 200), with why.
+    lost: Mutex<Vec<String>>,
+}
+
+/// One client: `GET /?ms=2` in a loop on a keep-alive connection, a new connection when the
+/// server closes one (or refuses), until `stop` or [`LOOP_LIMIT`].
+fn client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let begun = Instant::now();
+        let mut conn: Option<Client<std::net::TcpStream>> = None;
+        let req = Request::get("/?ms=2").to_bytes();
+        while !stop.load(Ordering::SeqCst) && begun.elapsed() < LOOP_LIMIT {
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => match Client::tcp(("127.0.0.1", port)) {
+                    Ok(c) => conn.insert(c),
+                    Err(_) => {
+                        tally.refused.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                },
+            };
+            // A request that could not be written was never sent: not a loss.
+            if c.write_all(&req).and_then(|()| c.flush()).is_err() {
+                conn = None;
+                continue;
+            }
+            tally.sent.fetch_add(1, Ordering::SeqCst);
+            match c.read_response() {
+                Ok(r) if r.status == 200 => {
+                    tally.ok.fetch_add(1, Ordering::SeqCst);
+                    if r.header("connection") == Some("close") {
+                        conn = None;
+                    }
+                }
+                Ok(r) => {
+                    tally
+                        .lost
+                        .lock()
+                        .unwrap()
+                        .push(format!("status {}", r.status));
+                    conn = None;
+                }
+                Err(e) => {
+                    tally.lost.lock().unwrap().push(e.to_string());
+                    conn = None;
+                }
+            }
+        }
+    })
+}
+
+/// Sends a slow request on a new connection and waits until a worker has accepted it;
+/// the thread returns whether it was answered in full.
+fn slow(port: u16) -> JoinHandle<Result<(), String>> {
+    let mut c = Client::tcp(("127.0.0.1", port)).expect("connect for a slow request");
+    let me = c.get_ref().local_addr().unwrap().port();
+    c.send(&Request::get(&format!("/?ms={SLOW_MS}")).close().to_bytes());
+    assert!(
+        wait_until(10, || common::accepted(port, me)),
+        "no worker accepted a slow request"
+    );
+    std::thread::spawn(move || {
+        let r = c.read_response().map_err(|e| e.to_string())?;
+        let want = format!("slept {SLOW_MS} ms\n");
+        match (r.status, r.text()) {
+            (200, body) if body == want => Ok(()),
+            (status, body) => Err(format!("{status} {body:?}")),
+        }
+    })
+}
+
+/// The pid in a "Booting worker with pid: N" line.
+fn booted_pid(line: &str) -> u32 {
+    line.split("pid: ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+/// Waits for `n` workers to boot; their pids.
+fn boot(p: &Proc, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|_| {
+            booted_pid(
+                &p.wait_line("Booting worker with pid:", 20)
+                    .expect("a worker boots"),
+            )
+        })
+        .collect()
+}
+
+/// Runs `sig` against the `sleep` example with `workers` worker processes under load;
+/// asserts that nothing was lost.
+fn under_load(workers: usize, sig: &str) {
+    let pidfile = std::env::temp_dir().join(format!(
+        "gl-signals-{}-{workers}-{sig}.pid",
+        std::process::id()
+    ));
+    let w = workers.to_string();
+    let args = ["-b", "127.0.0.1:0", "-w", &w, "--graceful-timeout", "10"];
+    let mut p = start(
+        "sleep",
+        &[&args[..], &["--pid", pidfile.to_str().unwrap()]].concat(),
+    );
+    let port = p.port.unwrap();
+    let old = boot(&p, workers);
+    let master = p.child.id().to_string();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), master);
+
+    let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Tally::default()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| client(port, stop.clone(), tally.clone()))
+        .collect();
+    assert!(
+        wait_until(20, || tally.ok.load(Ordering::SeqCst) >= 50),
+        "requests flow before the signal"
+    );
+    let slow: Vec<_> = (0..SLOW).map(|_| slow(port)).collect();
+    p.signal(sig);
+
+    if sig == "HUP" {
+        // The new generation boots, the old one stops; then more load on the new one alone.
+        let new = boot(&p, workers);
+        assert!(new.iter().all(|n| !old.contains(n)), "{new:?} vs {old:?}");
+        for _ in 0..workers {
+            p.wait_line("exited with code 0", 20)
+                .expect("an old worker stops after the reload");
+        }
+        let after = tally.ok.load(Ordering::SeqCst);
+        assert!(
+            wait_until(20, || tally.ok.load(Ordering::SeqCst) >= after + 50),
+            "the new workers serve"
+        );
+        assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), master);
+    } else {
+        let status = p.wait_exit(20);
+        assert!(status.success(), "exit status {status:?}");
+        assert!(!pidfile.exists(), "the pid file is removed on exit");
+    }
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    for (i, s) in slow.into_iter().enumerate() {
+        if let Err(e) = s.join().unwrap() {
+            panic!("slow request {i} of {SLOW} not answered: {e}");
+        }
+    }
+    let lost = tally.lost.lock().unwrap();
+    let sent = tally.sent.load(Ordering::SeqCst);
+    assert!(lost.is_empty(), "lost {} of {sent}: {lost:?}", lost.len());
+    if sig == "HUP" {
+        let refused = tally.refused.load(Ordering::SeqCst);
+        assert_eq!(refused, 0, "a reload refused {refused} connections");
+        p.signal("TERM");
+        assert!(p.wait_exit(20).success());
+    } else {
+        assert!(
+            Client::tcp(("127.0.0.1", port)).is_err(),
+            "connections are refused once stopped"
+        );
+    }
+}
+
+#[test]
+fn term_with_one_worker_loses_nothing() {
+    under_load(1, "TERM");
+}
+
+#[test]
+fn term_with_two_workers_loses_nothing() {
+    under_load(2, "TERM");
+}
+
+#[test]
+fn hup_with_one_worker_reloads_and_loses_nothing() {
+    under_load(1, "HUP");
+}
+
+#[test]
+fn hup_with_two_workers_reloads_and_loses_nothing() {
+    under_load(2, "HUP");
+}
+
+/// Whether process `pid` has a handler for signal number `sig` (Linux's `SigCgt`).
+fn catches(pid: u32, sig: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+}
+
+/// Sends USR2 and WINCH to `pid` once it catches them.
+fn send_ignored(pid: u32) {
+    for (name, n) in [("USR2", 12), ("WINCH", 28)] {
+        assert!(
+            wait_until(10, || catches(pid, n)),
+            "{pid} does not catch SIG{name}"
+        );
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} {pid}");
+    }
+}
+
+#[test]
+fn usr2_and_winch_end_no_process() {
+    // A master and its worker.
+    let mut p = start("sleep", &["-b", "127.0.0.1:0"]);
+    let port = p.port.unwrap();
+    let worker = boot(&p, 1)[0];
+    send_ignored(p.child.id());
+    send_ignored(worker);
+    assert!(p.wait_line("Ignoring signal: winch", 10).is_some());
+    let r = common::http::get(port, "/?ms=0").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(p.child.try_wait().unwrap().is_none(), "the master is alive");
+    assert!(
+        std::path::Path::new(&format!("/proc/{worker}")).exists(),
+        "the worker is alive"
+    );
+    p.signal("TERM");
+    assert!(p.wait_exit(20).success());
+
+    // A plain `serve_forever` (no master).
+    let mut echo = start("tcp_echo", &["--bind", "127.0.0.1:0"]);
+    send_ignored(echo.child.id());
+    let mut c = common::http::connect(echo.port.unwrap());
+    c.send(b"ping");
+    let mut got = [0u8; 4];
+    std::io::Read::read_exact(&mut c, &mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    echo.signal("TERM");
+    assert!(echo.wait_exit(20).success());
+}
