@@ -223,11 +223,11 @@ fn request(rng: &mut Rng) -> Vec<u8> {
     buf.extend_from_slice(eol);
 
     let mut lines: Vec<Vec<u8>> = Vec::new();
-    // Host: usually one, matching an absolute-form target's authority when clean.
+    // Host: one when clean (the target is then in origin-form), else zero to two.
     let hosts = if clean {
         1
     } else {
-        rng.pick(&[&0usize, &1, &1, &1, &2]) + 0
+        [0, 1, 1, 1, 2][rng.below(5)]
     };
     for _ in 0..hosts {
         let value = if clean {
