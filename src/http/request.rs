@@ -13,8 +13,9 @@
 //!
 //! The parser is strict where leniency has been used for request smuggling: lines end in
 //! CRLF only (no bare LF, no bare CR), no whitespace between a field name and its colon,
-//! no obsolete line folding, a single well-formed Content-Length, and Transfer-Encoding
-//! only in the forms RFC 9112 §6 allows. Every limit is also enforced while the head is
+//! no obsolete line folding, a single well-formed Content-Length, Transfer-Encoding only
+//! with chunked last (RFC 9112 §6), and one valid Host, required in HTTP/1.1 and equal to
+//! the authority of an absolute-form or CONNECT target (RFC 9112 §3.2). Every limit is also enforced while the head is
 //! still incomplete, so a caller never buffers more than [`Limits::max_head`] bytes.
 
 use super::chars::{
