@@ -774,8 +774,9 @@ fn check_host(
     // with an invalid field value." RFC 9110 §7.2: `Host = uri-host [ ":" port ]`.
     // An empty value is a valid `uri-host` (an empty reg-name), but it names no server:
     // RFC 9112 §3.3: "If the target URI's authority component is empty and its URI scheme
-    // requires a non-empty authority (as does "http" and "https"), the server can reject
-    // the request or determine whether a configured default applies". We reject.
+    // requires a non-empty authority (as is the case for "http" and "https"), the server
+    // can reject the request or determine whether a configured default applies that is
+    // consistent with the incoming connection's context." We reject.
     if host.is_empty() {
         return bad("empty Host");
     }
