@@ -156,7 +156,7 @@ fn proxy_header_from_an_untrusted_peer_is_refused() {
     s.send(b"P");
     // The behaviour under test: the rest comes later, in its own segment.
     std::thread::sleep(Duration::from_millis(50));
-    s.send(b"OST / HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.send(b"OST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let out = s.read_response().unwrap();
     assert_eq!(out.status, 200, "{out:?}");
     srv.stop(Duration::from_secs(1));
@@ -237,7 +237,7 @@ fn behind_a_proxy_header_the_client_is_judged_not_the_proxy() {
     // HAProxy in TCP mode forwards the client's bytes untouched: an X-Forwarded-Proto
     // from the client named in the PROXY header is not believed.
     let (srv, port) = server(|c| c.proxy_protocol = true);
-    let req = b"GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n";
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n";
     let out = exchange(
         port,
         &with(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n", req),

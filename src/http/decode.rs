@@ -4,11 +4,21 @@
 //!  chunked-body = *chunk last-chunk trailer-section CRLF
 //!
 //!  SizeStart -hex-> Size -hex-> Size --CR--> SizeLf --LF--> Data(n) --n bytes--> DataCr
-//!                     |  \-SP/HTAB-> SizeLws -;-> Extension <-> ExtQuoted <-> ExtEscape
-//!                     \-;-> Extension --CR--> SizeLf            (size 0: --LF--> Trailer)
+//!                     |  \-SP/HTAB-> SizeLws -;-> extension (`;` name [`=` value], below)
+//!                     \-;-> extension --CR--> SizeLf            (size 0: --LF--> Trailer)
 //!  DataCr -CR-> DataLf -LF-> SizeStart
 //!  Trailer --CR--> EndLf --LF--> End
 //!     \--byte--> TrailerLine --CR--> TrailerLf --LF--> Trailer
+//! ```
+//!
+//! A chunk extension follows RFC 9112 §7.1.1 to the letter (whitespace only where `BWS`
+//! stands):
+//!
+//! ```text
+//!  ExtName -tchar-> ExtNameTok -=-> ExtValue -tchar-> ExtValueTok
+//!                      \-SP-> ExtNameWs -=-^   \-"-> ExtQuoted <-\-> ExtEscape
+//!                                                    \-"-> ExtValueEnd
+//!  `;` after a name or value -> ExtName; CR after one -> SizeLf.
 //! ```
 //!
 //! Framing bytes are consumed one at a time by one small function per state; chunk data is
@@ -18,7 +28,7 @@
 
 use std::ops::Range;
 
-use super::chars::{is_field_byte, is_ows, is_token, trim_ows};
+use super::chars::{is_field_byte, is_ows, is_tchar, is_token, trim_ows};
 use super::{Error, ErrorKind};
 
 /// Most bytes of chunk extensions accepted over a whole body: extensions are ignored, so
@@ -49,8 +59,20 @@ enum State {
     Size,
     /// Whitespace after the size: only more whitespace or `;` may follow.
     SizeLws,
-    /// In a chunk extension, after `;`.
-    Extension,
+    /// After a `;` (and whitespace): a chunk-ext-name must start.
+    ExtName,
+    /// In a chunk-ext-name.
+    ExtNameTok,
+    /// Whitespace after a chunk-ext-name: `=` or `;` must follow.
+    ExtNameWs,
+    /// After `=` (and whitespace): a chunk-ext-val must start.
+    ExtValue,
+    /// In a token chunk-ext-val.
+    ExtValueTok,
+    /// After the closing quote of a quoted chunk-ext-val.
+    ExtValueEnd,
+    /// Whitespace after a chunk-ext-val: `;` must follow.
+    ExtValueWs,
     /// In a quoted-string of a chunk extension.
     ExtQuoted,
     /// After a backslash in a quoted-string.
@@ -208,7 +230,15 @@ impl ChunkedDecoder {
             State::SizeStart => self.size_start(b),
             State::Size => self.size(b),
             State::SizeLws => size_lws(b),
-            State::Extension | State::ExtQuoted | State::ExtEscape => self.extension(b),
+            State::ExtName
+            | State::ExtNameTok
+            | State::ExtNameWs
+            | State::ExtValue
+            | State::ExtValueTok
+            | State::ExtValueEnd
+            | State::ExtValueWs
+            | State::ExtQuoted
+            | State::ExtEscape => self.extension(b),
             State::SizeLf => self.size_lf(b),
             State::DataCr => expect(b, b'\r', State::DataLf, "missing CRLF after chunk data"),
             State::DataLf => {
@@ -249,7 +279,7 @@ impl ChunkedDecoder {
         }
         match b {
             b'\r' => Ok(State::SizeLf),
-            b';' => Ok(State::Extension),
+            b';' => Ok(State::ExtName),
             // RFC 9112 §7.1.1: `chunk-ext = *( BWS ";" BWS chunk-ext-name ...)`: whitespace
             // may precede a `;` only.
             b' ' | b'\t' => Ok(State::SizeLws),
@@ -257,22 +287,41 @@ impl ChunkedDecoder {
         }
     }
 
-    /// Consumes a byte of a chunk extension (`;name=value`, the value maybe quoted).
+    /// Consumes a byte of a chunk extension.
+    ///
+    /// RFC 9112 §7.1.1: `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+    /// chunk-ext-val ] )`, `chunk-ext-name = token`, `chunk-ext-val = token /
+    /// quoted-string`. A recipient "MUST ignore unrecognized chunk extensions", but one that
+    /// does not parse is a malformed chunk-size line, and we refuse it rather than guess
+    /// where it ends (a CR inside quotes, a stray byte a proxy reads otherwise).
     fn extension(&mut self, b: u8) -> Result<State, Error> {
+        use State::*;
         self.extension_bytes += 1;
         if self.extension_bytes > MAX_EXTENSION_BYTES {
             return Err(bad("chunk extensions too long"));
         }
-        // A CR ends the line only outside a quoted-string; a CR not followed by LF is
-        // caught in SizeLf (corpus chunked_14). Other controls are refused like in fields.
+        let ows = is_ows(b);
+        let tchar = is_tchar(b);
         match (self.state, b) {
-            (State::Extension, b'\r') => Ok(State::SizeLf),
-            (State::Extension, b'"') => Ok(State::ExtQuoted),
-            (State::ExtQuoted, b'"') => Ok(State::Extension),
-            (State::ExtQuoted, b'\\') => Ok(State::ExtEscape),
-            (State::ExtEscape, _) if is_field_byte(b) => Ok(State::ExtQuoted),
-            (state, _) if is_field_byte(b) => Ok(state),
-            _ => Err(bad("invalid byte in chunk extension")),
+            (ExtName, _) if ows => Ok(ExtName),
+            (ExtName, _) if tchar => Ok(ExtNameTok),
+            (ExtNameTok, _) if tchar => Ok(ExtNameTok),
+            (ExtNameTok | ExtNameWs, _) if ows => Ok(ExtNameWs),
+            (ExtNameTok | ExtNameWs, b'=') => Ok(ExtValue),
+            (ExtValue, _) if ows => Ok(ExtValue),
+            (ExtValue, b'"') => Ok(ExtQuoted),
+            (ExtValue | ExtValueTok, _) if tchar => Ok(ExtValueTok),
+            (ExtValueTok | ExtValueEnd | ExtValueWs, _) if ows => Ok(ExtValueWs),
+            (ExtNameTok | ExtNameWs | ExtValueTok | ExtValueEnd | ExtValueWs, b';') => Ok(ExtName),
+            // A CR ends the line after a name or value only; a CR not followed by LF is
+            // caught in SizeLf (corpus chunked_14).
+            (ExtNameTok | ExtValueTok | ExtValueEnd, b'\r') => Ok(SizeLf),
+            // RFC 9110 §5.6.4: `qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text`,
+            // `quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )`.
+            (ExtQuoted, b'"') => Ok(ExtValueEnd),
+            (ExtQuoted, b'\\') => Ok(ExtEscape),
+            (ExtQuoted | ExtEscape, _) if is_field_byte(b) => Ok(ExtQuoted),
+            _ => Err(bad("malformed chunk extension")),
         }
     }
 
@@ -339,7 +388,7 @@ impl ChunkedDecoder {
 /// After whitespace that followed a chunk size: only more whitespace or `;`.
 fn size_lws(b: u8) -> Result<State, Error> {
     match b {
-        b';' => Ok(State::Extension),
+        b';' => Ok(State::ExtName),
         _ if is_ows(b) => Ok(State::SizeLws),
         // corpus chunked_09: "0 \r\n" is refused.
         _ => Err(bad("whitespace after chunk size without extension")),
@@ -467,6 +516,7 @@ mod tests {
         leading_zeros: b"0005\r\nhello\r\n0\r\n\r\n" => b"hello", b"";
         extensions: b"5; some; parameters=stuff\r\nhello\r\n6 ;blah\t; x = y\r\n world\r\n0;last\r\n\r\n" => b"hello world", b"";
         quoted_extension: b"5;foo=\"bar baz; \\\"q\\\" \"\r\nhello\r\n0\r\n\r\n" => b"hello", b"";
+        extension_grammar: b"5 ; a ; b = c ; d=\"\xc3\xa9\t\\\x80\" ;e\r\nhello\r\n0;f=\"\"\r\n\r\n" => b"hello", b"";
         data_with_crlf: b"4\r\n\r\n\r\n\r\n0\r\n\r\n" => b"\r\n\r\n", b"";
         binary_data: b"3\r\n\x00\xff\n\r\n0\r\n\r\n" => b"\x00\xff\n", b"";
     }
@@ -486,6 +536,17 @@ mod tests {
         bare_cr_extension: b"5;ext=val\rue\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
         nul_extension: b"5;e\x00\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
         cr_in_quotes_unclosed: b"5;e=\"a\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_empty: b"5;\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_empty_name: b"5;=a\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_empty_value: b"5;a=\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_space_in_name: b"5;a b\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_space_in_value: b"5;a=b c\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_trailing_space: b"5;a=b \r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_two_equals: b"5;a=b=c\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_separator_in_value: b"5;a=b/c\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_after_quote: b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_obs_text_name: b"5;\xc3\xa9\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
+        ext_del_in_quotes: b"5;a=\"\x7f\"\r\nhello\r\n0\r\n\r\n" => ErrorKind::BadChunk;
         data_too_long: b"5\r\nhello!\r\n0\r\n\r\n" => ErrorKind::BadChunk;
         data_lf_only: b"5\r\nhello\n0\r\n\r\n" => ErrorKind::BadChunk;
         data_cr_only: b"5\r\nhello\r0\r\n\r\n" => ErrorKind::BadChunk;

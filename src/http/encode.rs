@@ -23,7 +23,12 @@ pub enum Framing {
 
 /// The standard reason phrase of a status code ("Unknown" for others).
 pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
+    canonical_reason(status).unwrap_or("Unknown")
+}
+
+/// The reason phrase registered for a status code, if any.
+fn canonical_reason(status: u16) -> Option<&'static str> {
+    Some(match status {
         100 => "Continue",
         101 => "Switching Protocols",
         102 => "Processing",
@@ -86,8 +91,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         508 => "Loop Detected",
         510 => "Not Extended",
         511 => "Network Authentication Required",
-        _ => "Unknown",
-    }
+        _ => return None,
+    })
 }
 
 /// Decides the response framing and whether the connection stays open.
@@ -152,6 +157,18 @@ pub fn write_head<'a>(
     let switching = status.starts_with("101");
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_bytes());
+    // RFC 9112 §4: `status-line = HTTP-version SP status-code SP [ reason-phrase ]`: the
+    // space after the code is required even when the reason is empty. A bare code ("404")
+    // or an empty reason ("404 ") gets the canonical phrase, as clients show it to people.
+    if status.len() <= 4 {
+        if status.len() == 3 {
+            out.push(b' ');
+        }
+        let code = parse_status(status).unwrap_or(0);
+        if let Some(reason) = canonical_reason(code) {
+            out.extend_from_slice(reason.as_bytes());
+        }
+    }
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
         debug_assert!(is_valid_header_name(name) && is_valid_header_value(value));
@@ -460,6 +477,25 @@ mod tests {
             DATE,
         );
         assert!(out.starts_with(b"previousHTTP/1.1 200 OK\r\n"));
+    }
+
+    #[test]
+    fn status_line_always_has_a_reason() {
+        // (status as the app set it, status line on the wire)
+        let cases = [
+            ("404", "HTTP/1.1 404 Not Found\r\n"),
+            ("404 ", "HTTP/1.1 404 Not Found\r\n"),
+            ("200", "HTTP/1.1 200 OK\r\n"),
+            ("404 Gone Fishing", "HTTP/1.1 404 Gone Fishing\r\n"),
+            ("599 Custom\tReason", "HTTP/1.1 599 Custom\tReason\r\n"),
+            // No registered phrase: the SP stays, the reason is empty (RFC 9112 §4).
+            ("299", "HTTP/1.1 299 \r\n"),
+            ("299 ", "HTTP/1.1 299 \r\n"),
+        ];
+        for (status, line) in cases {
+            let got = head(status, &[], Framing::Length(0), Http11, true);
+            assert!(got.starts_with(line), "{status:?}: {got:?}");
+        }
     }
 
     #[test]

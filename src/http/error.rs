@@ -12,7 +12,9 @@ pub enum ErrorKind {
     /// A well-formed but unsupported HTTP version (`HTTP/2.0`, `HTTP/0.9`). 505. A malformed
     /// version (`HTTP/1.1.1`, `FTP/1.1`) is a [`ErrorKind::BadRequestLine`], 400.
     BadVersion,
-    /// Malformed header field (name, value, line folding, whitespace). 400.
+    /// Malformed header field (name, value, line folding, whitespace), a repeated
+    /// Content-Type, or a Host that is missing (HTTP/1.1), repeated, empty, invalid or
+    /// unlike the request-target's authority (RFC 9112 §3.2). 400.
     BadHeader,
     /// A header field longer than the limit. 431.
     HeaderTooLarge,

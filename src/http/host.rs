@@ -77,9 +77,53 @@ pub(crate) fn is_host(host: &[u8], check: HostCheck) -> bool {
                 && (check == HostCheck::Grammar
                     || std::str::from_utf8(inner).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok()))
         }
-        _ => host
-            .iter()
-            .all(|&b| is_host_byte(b) && (check == HostCheck::Grammar || b != b',')),
+        _ => {
+            host.iter()
+                .all(|&b| is_host_byte(b) && (check == HostCheck::Grammar || b != b','))
+                && is_pct_encoded(host)
+        }
+    }
+}
+
+/// Whether every `%` in `s` starts a `pct-encoded` (RFC 3986 §2.1: `"%" HEXDIG HEXDIG`).
+fn is_pct_encoded(s: &[u8]) -> bool {
+    s.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || s.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
+/// Whether `value` is a valid Host field value, RFC 9110 §7.2 `Host = uri-host [ ":" port
+/// ]`, by RFC 3986's grammar read exactly: a reg-name or IPv4 address as under
+/// [`HostCheck::Grammar`], an IP literal that is an IPv6 address or an `IPvFuture`. No
+/// range is imposed on the port (`port = *DIGIT`, at most 5 digits).
+pub(crate) fn is_host_field(value: &[u8]) -> bool {
+    let (host, port) = split_port(value);
+    port.map_or(true, |p| is_port(p, HostCheck::Grammar))
+        && match host {
+            [b'[', inner @ .., b']'] => is_ip_literal(inner),
+            _ => is_host(host, HostCheck::Grammar),
+        }
+}
+
+/// RFC 3986 §3.2.2: `IP-literal = "[" ( IPv6address / IPvFuture ) "]"`, `IPvFuture = "v"
+/// 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`; `inner` is without the brackets.
+fn is_ip_literal(inner: &[u8]) -> bool {
+    match inner {
+        [b'v' | b'V', rest @ ..] => {
+            let Some(dot) = rest.iter().position(|&b| b == b'.') else {
+                return false;
+            };
+            let (version, tail) = (&rest[..dot], &rest[dot + 1..]);
+            !version.is_empty()
+                && version.iter().all(u8::is_ascii_hexdigit)
+                && !tail.is_empty()
+                && tail
+                    .iter()
+                    .all(|&b| b == b':' || (is_host_byte(b) && b != b'%'))
+        }
+        _ => std::str::from_utf8(inner).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok()),
     }
 }
 
@@ -133,6 +177,49 @@ mod tests {
             let show = String::from_utf8_lossy(v);
             assert_eq!(is_host_port(v, Grammar), grammar, "{show}");
             assert_eq!(is_host_port(v, Value), value, "{show}");
+        }
+    }
+
+    #[test]
+    fn host_fields() {
+        let good: &[&[u8]] = &[
+            b"example.com",
+            b"example.com:8080",
+            b"a:",
+            b"10.0.0.1:1",
+            b"[::1]",
+            b"[::ffff:192.0.2.1]:443",
+            b"[v1.fe80::a+en1]",
+            b"[V1F.x]:1",
+            b"ex%41mple",
+            b"a,b",
+        ];
+        let bad: &[&[u8]] = &[
+            b"",
+            b":80",
+            b"[]",
+            b"[::1",
+            b"[:::1]",
+            b"[1.2.3.4]",
+            b"[v.x]",
+            b"[v1.]",
+            b"[v1]",
+            b"[vg.x]",
+            b"[v1.a%41]",
+            b"a%4",
+            b"a%zz",
+            b"a b",
+            b"u@a",
+            b"a/b",
+            b"a:1:2",
+            b"a:123456",
+            b"a:-1",
+        ];
+        for v in good {
+            assert!(is_host_field(v), "{}", String::from_utf8_lossy(v));
+        }
+        for v in bad {
+            assert!(!is_host_field(v), "{}", String::from_utf8_lossy(v));
         }
     }
 

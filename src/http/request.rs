@@ -13,14 +13,15 @@
 //!
 //! The parser is strict where leniency has been used for request smuggling: lines end in
 //! CRLF only (no bare LF, no bare CR), no whitespace between a field name and its colon,
-//! no obsolete line folding, a single well-formed Content-Length, and Transfer-Encoding
-//! only in the forms RFC 9112 §6 allows. Every limit is also enforced while the head is
+//! no obsolete line folding, a single well-formed Content-Length, Transfer-Encoding only
+//! with chunked last (RFC 9112 §6), and one valid Host, required in HTTP/1.1 and equal to
+//! the authority of an absolute-form or CONNECT target (RFC 9112 §3.2). Every limit is also enforced while the head is
 //! still incomplete, so a caller never buffers more than [`Limits::max_head`] bytes.
 
 use super::chars::{
     all_field_bytes, find_byte, is_host_byte, is_ows, is_tchar, position_not_target, trim_ows,
 };
-use super::host::{is_host, is_host_port, is_port, split_port, HostCheck};
+use super::host::{is_host, is_host_field, is_host_port, is_port, split_port, HostCheck};
 use super::{Error, ErrorKind};
 
 /// Limits on the request head, gunicorn's `limit_request_*`.
@@ -373,6 +374,11 @@ impl RequestHead {
         for h in &self.headers {
             fields.add(h.name.get(buf), h.value.get(buf))?;
         }
+        check_host(
+            self.version,
+            fields.host,
+            target_authority(self.method.get(buf), self.target.get(buf)),
+        )?;
         self.body = fields.body_length(self.version)?;
         self.keep_alive = fields.is_keep_alive(self.version);
         self.expect_continue = fields.is_expect_continue(self.version);
@@ -383,13 +389,11 @@ impl RequestHead {
 /// What the fields that decide framing and persistence said, gathered in one pass over
 /// the head and judged once it is complete.
 #[derive(Default)]
-struct Fields {
+struct Fields<'a> {
     /// The Content-Length value.
     length: Option<u64>,
     /// Any Transfer-Encoding field.
     te: bool,
-    /// A transfer coding other than chunked and identity.
-    te_coded: bool,
     /// `chunked` was the last transfer coding.
     chunked: bool,
     /// `Connection: close`.
@@ -398,16 +402,16 @@ struct Fields {
     keep_alive: bool,
     /// `Expect: 100-continue`.
     expect_continue: bool,
-    /// A Host field was seen.
-    host: bool,
+    /// The Host field's value.
+    host: Option<&'a [u8]>,
     /// A Content-Type field was seen.
     content_type: bool,
 }
 
-impl Fields {
+impl<'a> Fields<'a> {
     /// Takes note of one field.
     #[inline]
-    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
+    fn add(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), Error> {
         // Dispatch on length first: most fields are none of these.
         match name.len() {
             14 if eq_lower(name, b"content-length") => self.content_length(value),
@@ -422,9 +426,13 @@ impl Fields {
                 Ok(())
             }
             4 if eq_lower(name, b"host") => {
-                // RFC 9112 §3.2: "A server MUST respond with a 400 ... to any request
-                // message that contains more than one Host header field line".
-                once(&mut self.host, "repeated Host")
+                // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+                // code ... to any request message that contains more than one Host header
+                // field line".
+                if self.host.replace(value).is_some() {
+                    return Err(err(ErrorKind::BadHeader, "repeated Host"));
+                }
+                Ok(())
             }
             12 if eq_lower(name, b"content-type") => {
                 once(&mut self.content_type, "repeated Content-Type")
@@ -467,7 +475,6 @@ impl Fields {
                 // Passed to the application undecoded, as gunicorn does (corpus
                 // valid/025, rfc9112_smuggle_gzip_chunked_01): we only remove the
                 // chunked framing.
-                self.te_coded = true;
             } else {
                 // RFC 9112 §6.1: "A server that receives a request message with a
                 // transfer coding it does not understand SHOULD respond with 501 (Not
@@ -517,19 +524,16 @@ impl Fields {
                 }
                 return Ok(BodyLength::Chunked);
             }
-            if self.te_coded {
-                // RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a
-                // request and the chunked transfer coding is not the final encoding, the
-                // message body length cannot be determined reliably; the server MUST
-                // respond with the 400 (Bad Request) status code and then close the
-                // connection."
-                return Err(err(
-                    ErrorKind::ChunkedNotLast,
-                    "chunked is not the last coding",
-                ));
-            }
-            // Only `identity`: it changes nothing, Content-Length (if any) frames the body
-            // (gunicorn does the same; corpus valid/009).
+            // RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a request
+            // and the chunked transfer coding is not the final encoding, the message body
+            // length cannot be determined reliably; the server MUST respond with the 400
+            // (Bad Request) status code and then close the connection." With or without a
+            // Content-Length, and for `identity` alone or an empty list too: gunicorn
+            // frames `identity` by Content-Length (corpus valid/009), the RFC does not.
+            return Err(err(
+                ErrorKind::ChunkedNotLast,
+                "chunked is not the last coding",
+            ));
         }
         Ok(match self.length {
             None | Some(0) => BodyLength::Empty,
@@ -561,8 +565,8 @@ impl Fields {
 ///
 /// RFC 9110 §5.3: "A sender MUST NOT generate multiple field lines with the same name in a
 /// message ... unless ... that field's definition allows multiple field line values to be
-/// recombined as a comma-separated list". Host and Content-Type do not; gunicorn refuses
-/// repeats (corpus invalid/041, invalid/042).
+/// recombined as a comma-separated list". Content-Type does not; gunicorn refuses repeats
+/// (corpus invalid/041, invalid/042). Host has its own MUST ([`Fields::add`]).
 #[inline]
 fn once(seen: &mut bool, detail: &'static str) -> Result<(), Error> {
     if std::mem::replace(seen, true) {
@@ -654,15 +658,16 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Error> {
         // RFC 9112 §3.2.3: "When making a CONNECT request to establish a tunnel ..., a
         // client MUST send only the host and port of the tunnel destination as the
         // request-target." `authority-form = uri-host ":" port`.
+        // RFC 9110 §9.3.6: "A server MUST reject a CONNECT request that targets an empty
+        // or invalid port number, typically by responding with a 400 (Bad Request) status
+        // code." Invalid: not a TCP port, 1 to 65535.
         return match split_port(target) {
             (host, Some(port))
-                if !port.is_empty()
-                    && is_port(port, HostCheck::Grammar)
-                    && is_host(host, HostCheck::Grammar) =>
+                if is_port(port, HostCheck::Value) && is_host(host, HostCheck::Grammar) =>
             {
                 Ok(())
             }
-            _ => bad("CONNECT needs an authority-form target"),
+            _ => bad("CONNECT needs an authority-form target with a port"),
         };
     }
     match target[0] {
@@ -701,20 +706,99 @@ fn is_absolute_form(target: &[u8]) -> bool {
         .iter()
         .position(|&b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(rest.len());
-    let authority = &rest[..end];
     // RFC 3986 §3.2: `authority = [ userinfo "@" ] host [ ":" port ]`.
-    let hostport = match authority.iter().rposition(|&b| b == b'@') {
+    let Some(hostport) = strip_userinfo(&rest[..end]) else {
+        return false;
+    };
+    scheme_ok && is_host_port(hostport, HostCheck::Grammar)
+}
+
+/// An authority's `host [ ":" port ]`, without the userinfo and its `@`; `None` if the
+/// userinfo has a byte RFC 3986 §3.2.1 does not allow.
+///
+/// RFC 9110 §4.2.4: "Before making use of an "http" or "https" URI reference received
+/// from an untrusted source, a recipient SHOULD parse for userinfo and treat its presence
+/// as an error". A SHOULD we do not follow: gunicorn's corpus lists such a target as valid
+/// (valid/rfc9112_target_absolute_userinfo_01). The userinfo is never used: the Host
+/// field must equal the rest ([`check_host`]).
+fn strip_userinfo(authority: &[u8]) -> Option<&[u8]> {
+    match authority.iter().rposition(|&b| b == b'@') {
         Some(at)
             if authority[..at]
                 .iter()
                 .all(|&b| is_host_byte(b) || b == b':') =>
         {
-            &authority[at + 1..]
+            Some(&authority[at + 1..])
         }
-        Some(_) => return false,
-        None => authority,
+        Some(_) => None,
+        None => Some(authority),
+    }
+}
+
+/// The authority a request-target names, if it names one, without userinfo: the whole
+/// authority-form target of a CONNECT, or the authority of an absolute-form target (both
+/// checked by [`check_target`]).
+fn target_authority<'t>(method: &[u8], target: &'t [u8]) -> Option<&'t [u8]> {
+    if method == b"CONNECT" {
+        return Some(target);
+    }
+    if target[0] == b'/' || target == b"*" {
+        return None;
+    }
+    let rest = &target[target.windows(3).position(|w| w == b"://")? + 3..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    strip_userinfo(&rest[..end])
+}
+
+/// The Host rules (RFC 9112 §3.2, §3.2.2, §3.3), given the Host field's value if one was
+/// sent (a repeated one is refused as it is read) and the request-target's authority.
+fn check_host(
+    version: Version,
+    host: Option<&[u8]>,
+    authority: Option<&[u8]>,
+) -> Result<(), Error> {
+    let bad = |detail| Err(err(ErrorKind::BadHeader, detail));
+    let Some(host) = host else {
+        // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to
+        // any HTTP/1.1 request message that lacks a Host header field". HTTP/1.0 had no
+        // Host: its absence there is no error.
+        return match version {
+            Version::Http11 => bad("missing Host"),
+            Version::Http10 => Ok(()),
+        };
     };
-    scheme_ok && is_host_port(hostport, HostCheck::Grammar)
+    // RFC 9112 §3.2: "... and to any request message that contains ... a Host header field
+    // with an invalid field value." RFC 9110 §7.2: `Host = uri-host [ ":" port ]`.
+    // An empty value is a valid `uri-host` (an empty reg-name), but it names no server:
+    // RFC 9112 §3.3: "If the target URI's authority component is empty and its URI scheme
+    // requires a non-empty authority (as is the case for "http" and "https"), the server
+    // can reject the request or determine whether a configured default applies that is
+    // consistent with the incoming connection's context." We reject.
+    if host.is_empty() {
+        return bad("empty Host");
+    }
+    if !is_host_field(host) {
+        return bad("invalid Host");
+    }
+    // RFC 9112 §3.2: "If the target URI includes an authority component, then a client
+    // MUST send a field value for Host that is identical to that authority component,
+    // excluding any userinfo subcomponent and its "@" delimiter". RFC 9112 §3.2.2: "When
+    // an origin server receives a request with an absolute-form of request-target, the
+    // origin server MUST ignore the received Host header field (if any) and instead use
+    // the host information of the request-target." The application reads the Host field
+    // (`HTTP_HOST`), and a proxy in front may have routed by either; so rather than pick
+    // one we refuse a request whose two differ (as Kestrel does). What passes has a Host
+    // equal to the target's authority, and using it is using the target's. The host is
+    // case-insensitive (RFC 3986 §3.2.2); the port is compared as sent.
+    match authority {
+        Some(authority) if !authority.eq_ignore_ascii_case(host) => {
+            bad("Host differs from the request-target's authority")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The content codings gunicorn passes through below chunked (RFC 9110 §8.4.1).
@@ -814,43 +898,40 @@ mod tests {
             assert!(h.headers.is_empty());
             assert!(!h.keep_alive);
         }
-        value_ows_trimmed: b"GET / HTTP/1.1\r\nA:  \t x y \t \r\nB:\r\nC:z\r\n\r\n" => |h, b| {
+        value_ows_trimmed: b"GET / HTTP/1.1\r\nHost: a\r\nA:  \t x y \t \r\nB:\r\nC:z\r\n\r\n" => |h, b| {
             assert_eq!(
                 names(&h, b),
-                [(&b"A"[..], &b"x y"[..]), (b"B", b""), (b"C", b"z")]
+                [(&b"Host"[..], &b"a"[..]), (b"A", b"x y"), (b"B", b""), (b"C", b"z")]
             );
         }
-        obs_text_value: b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n" => |h, b| {
+        obs_text_value: b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\nHost: a\r\n\r\n" => |h, b| {
             assert_eq!(h.headers[0].value.get(b), b"caf\xc3\xa9");
         }
-        underscore_names_kept: b"GET / HTTP/1.1\r\nX_Y: 1\r\n\r\n" => |h, b| {
+        underscore_names_kept: b"GET / HTTP/1.1\r\nX_Y: 1\r\nHost: a\r\n\r\n" => |h, b| {
             assert_eq!(h.headers[0].name.get(b), b"X_Y");
         }
-        leading_empty_lines: b"\r\n\r\nGET / HTTP/1.1\r\n\r\n" => |h, b| {
+        leading_empty_lines: b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n" => |h, b| {
             assert_eq!(h.method.get(b), b"GET");
         }
-        content_length: b"POST / HTTP/1.1\r\ncontent-LENGTH: 0012\r\n\r\n" => |h, _b| {
+        content_length: b"POST / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 0012\r\n\r\n" => |h, _b| {
             assert_eq!(h.body, BodyLength::Length(12));
         }
-        content_length_zero_is_empty: b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n" => |h, _b| {
+        content_length_zero_is_empty: b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n" => |h, _b| {
             assert_eq!(h.body, BodyLength::Empty);
         }
-        content_length_max: b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n" => |h, _b| {
+        content_length_max: b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n" => |h, _b| {
             assert_eq!(h.body, BodyLength::Length(u64::MAX));
         }
-        chunked: b"POST / HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n" => |h, _b| {
+        chunked: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n" => |h, _b| {
             assert_eq!(h.body, BodyLength::Chunked);
         }
-        chunked_after_codings: b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: identity, ,chunked\r\n\r\n" => |h, _b| {
+        chunked_after_codings: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: identity, ,chunked\r\n\r\n" => |h, _b| {
             assert_eq!(h.body, BodyLength::Chunked);
-        }
-        identity_only_uses_length: b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\n" => |h, _b| {
-            assert_eq!(h.body, BodyLength::Length(3));
         }
         underscore_framing_ignored: b"GET / HTTP/1.0\r\nTransfer_Encoding: x\r\nContent_Length: -1\r\n\r\n" => |h, _b| {
             assert_eq!(h.body, BodyLength::Empty);
         }
-        close_11: b"GET / HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n" => |h, _b| {
+        close_11: b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n" => |h, _b| {
             assert!(!h.keep_alive);
         }
         keep_alive_10: b"GET / HTTP/1.0\r\nConnection: foo\r\nConnection: Keep-Alive\r\n\r\n" => |h, _b| {
@@ -859,30 +940,45 @@ mod tests {
         keep_alive_and_close_10: b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n" => |h, _b| {
             assert!(!h.keep_alive);
         }
-        expect_continue: b"PUT / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n" => |h, _b| {
+        expect_continue: b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n" => |h, _b| {
             assert!(h.expect_continue);
         }
         expect_continue_ignored_10: b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n" => |h, _b| {
             assert!(!h.expect_continue);
         }
-        repeated_list_fields: b"GET / HTTP/1.1\r\nAccept: a\r\nAccept: b\r\n\r\n" => |h, _b| {
-            assert_eq!(h.headers.len(), 2);
+        repeated_list_fields: b"GET / HTTP/1.1\r\nHost: a\r\nAccept: a\r\nAccept: b\r\n\r\n" => |h, _b| {
+            assert_eq!(h.headers.len(), 3);
         }
-        absolute_form: b"GET http://user:pw@example.com:8080/p?q HTTP/1.1\r\n\r\n" => |h, b| {
+        absolute_form: b"GET http://example.com:8080/p?q HTTP/1.1\r\nHost: EXAMPLE.com:8080\r\n\r\n" => |h, b| {
+            assert_eq!(h.target.get(b), b"http://example.com:8080/p?q");
+        }
+        absolute_form_ipv6: b"GET https://[::1]/ HTTP/1.1\r\nHost: [::1]\r\n\r\n" => |h, _b| {}
+        absolute_form_no_path: b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n" => |h, _b| {}
+        absolute_form_userinfo: b"GET http://user:pw@example.com:8080/p?q HTTP/1.1\r\nHost: example.com:8080\r\n\r\n" => |h, b| {
             assert_eq!(h.target.get(b), b"http://user:pw@example.com:8080/p?q");
         }
-        absolute_form_ipv6: b"GET https://[::1]/ HTTP/1.1\r\n\r\n" => |h, _b| {}
-        absolute_form_no_path: b"GET http://example.com HTTP/1.1\r\n\r\n" => |h, _b| {}
-        asterisk_options: b"OPTIONS * HTTP/1.1\r\n\r\n" => |h, b| {
+        absolute_form_10_without_host: b"GET http://example.com/ HTTP/1.0\r\n\r\n" => |h, _b| {}
+        asterisk_options: b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" => |h, b| {
             assert_eq!(h.target.get(b), b"*");
         }
-        authority_connect: b"CONNECT example.com:443 HTTP/1.1\r\n\r\n" => |h, _b| {}
-        authority_connect_ipv6: b"CONNECT [2001:db8::1]:443 HTTP/1.1\r\n\r\n" => |h, _b| {}
-        odd_but_allowed_target: b"GET /a\"b\xc3\xa0%20#frag HTTP/1.1\r\n\r\n" => |h, _b| {}
-        token_method: b"-BLARGH /foo HTTP/1.1\r\n\r\n" => |h, b| {
+        authority_connect: b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" => |h, _b| {}
+        authority_connect_ipv6: b"CONNECT [2001:db8::1]:443 HTTP/1.1\r\nHost: [2001:db8::1]:443\r\n\r\n" => |h, _b| {}
+        host_10_absent: b"GET / HTTP/1.0\r\n\r\n" => |h, _b| {}
+        host_with_port: b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n" => |h, _b| {}
+        host_empty_port: b"GET / HTTP/1.1\r\nHost: example.com:\r\n\r\n" => |h, _b| {}
+        host_ipv4: b"GET / HTTP/1.1\r\nHost: 192.0.2.1:80\r\n\r\n" => |h, _b| {}
+        host_ipv6: b"GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n" => |h, _b| {}
+        host_ipvfuture: b"GET / HTTP/1.1\r\nHost: [v1.fe80::a+en1]\r\n\r\n" => |h, _b| {}
+        host_pct_encoded: b"GET / HTTP/1.1\r\nHost: ex%41mple.com\r\n\r\n" => |h, _b| {}
+        host_sub_delims: b"GET / HTTP/1.1\r\nHost: a!$&'()*+,;=b\r\n\r\n" => |h, _b| {}
+        host_ows_trimmed: b"GET / HTTP/1.1\r\nHost: \t example.com \r\n\r\n" => |h, _b| {}
+        host_10_valid: b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n" => |h, _b| {}
+        options_absolute_form: b"OPTIONS http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n" => |h, _b| {}
+        odd_but_allowed_target: b"GET /a\"b\xc3\xa0%20#frag HTTP/1.1\r\nHost: a\r\n\r\n" => |h, _b| {}
+        token_method: b"-BLARGH /foo HTTP/1.1\r\nHost: a\r\n\r\n" => |h, b| {
             assert_eq!(h.method.get(b), b"-BLARGH");
         }
-        special_name_chars: b"GET / HTTP/1.1\r\nX.Custom|Pipe~!#$%&'*+^`: ok\r\n\r\n" => |h, _b| {}
+        special_name_chars: b"GET / HTTP/1.1\r\nHost: a\r\nX.Custom|Pipe~!#$%&'*+^`: ok\r\n\r\n" => |h, _b| {}
     }
 
     bad! {
@@ -949,16 +1045,53 @@ mod tests {
         cl_repeated_same: b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n" => BadContentLength;
         cl_repeated_differ: b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n" => BadContentLength;
         cl_overflow: b"GET / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n" => BadContentLength;
-        cl_and_te: b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" => LengthAndTransferEncoding;
-        te_and_cl: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n" => LengthAndTransferEncoding;
+        cl_and_te: b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" => LengthAndTransferEncoding;
+        te_and_cl: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n" => LengthAndTransferEncoding;
         te_in_http10: b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" => TransferEncodingInHttp10;
         te_identity_in_http10: b"POST / HTTP/1.0\r\nTransfer-Encoding: identity\r\n\r\n" => TransferEncodingInHttp10;
-        te_gzip_only: b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n" => ChunkedNotLast;
+        te_gzip_only: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n" => ChunkedNotLast;
         te_chunked_then_gzip: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n" => ChunkedNotLast;
         te_chunked_twice: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" => ChunkedNotLast;
         te_chunked_identity: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n" => ChunkedNotLast;
         te_unknown: b"POST / HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n" => UnknownTransferCoding;
         te_with_params: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n" => UnknownTransferCoding;
+        te_identity_only_with_cl: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\n" => ChunkedNotLast;
+        te_identity_only: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n" => ChunkedNotLast;
+        te_gzip_with_cl: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n" => ChunkedNotLast;
+        te_empty: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n" => ChunkedNotLast;
+        te_empty_list: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , ,\r\nContent-Length: 1\r\n\r\n" => ChunkedNotLast;
+        te_unknown_with_cl: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: br\r\nContent-Length: 1\r\n\r\n" => UnknownTransferCoding;
+        host_missing_11: b"GET / HTTP/1.1\r\n\r\n" => BadHeader;
+        host_missing_11_other_fields: b"GET / HTTP/1.1\r\nX-Host: a\r\nHost_: a\r\n\r\n" => BadHeader;
+        host_repeated_10: b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n" => BadHeader;
+        host_empty: b"GET / HTTP/1.1\r\nHost:\r\n\r\n" => BadHeader;
+        host_blank: b"GET / HTTP/1.1\r\nHost:  \t \r\n\r\n" => BadHeader;
+        host_empty_10: b"GET / HTTP/1.0\r\nHost:\r\n\r\n" => BadHeader;
+        host_space: b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n" => BadHeader;
+        host_userinfo: b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n" => BadHeader;
+        host_path: b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n" => BadHeader;
+        host_list: b"GET / HTTP/1.1\r\nHost: a, b:1\r\n\r\n" => BadHeader;
+        host_bad_port: b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n" => BadHeader;
+        host_long_port: b"GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n" => BadHeader;
+        host_two_colons: b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n" => BadHeader;
+        host_bad_pct: b"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n" => BadHeader;
+        host_short_pct: b"GET / HTTP/1.1\r\nHost: a%4\r\n\r\n" => BadHeader;
+        host_bad_ipv6: b"GET / HTTP/1.1\r\nHost: [::::1]\r\n\r\n" => BadHeader;
+        host_unclosed_ipv6: b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n" => BadHeader;
+        host_bad_ipvfuture: b"GET / HTTP/1.1\r\nHost: [v.1]\r\n\r\n" => BadHeader;
+        host_utf8: b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n" => BadHeader;
+        absolute_form_host_differs: b"GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n" => BadHeader;
+        absolute_form_host_port_differs: b"GET http://a.example:8080/ HTTP/1.1\r\nHost: a.example\r\n\r\n" => BadHeader;
+        absolute_form_host_missing: b"GET http://a.example/ HTTP/1.1\r\n\r\n" => BadHeader;
+        absolute_form_userinfo_in_host: b"GET http://user:pw@example.com/ HTTP/1.1\r\nHost: user:pw@example.com\r\n\r\n" => BadHeader;
+        connect_host_differs: b"CONNECT a.example:443 HTTP/1.1\r\nHost: b.example:443\r\n\r\n" => BadHeader;
+        connect_port_zero: b"CONNECT example.com:0 HTTP/1.1\r\nHost: example.com:0\r\n\r\n" => BadRequestLine;
+        connect_port_too_big: b"CONNECT example.com:65536 HTTP/1.1\r\nHost: example.com:65536\r\n\r\n" => BadRequestLine;
+        connect_empty_port: b"CONNECT example.com: HTTP/1.1\r\nHost: example.com:\r\n\r\n" => BadRequestLine;
+        connect_absolute_form: b"CONNECT http://example.com:443/ HTTP/1.1\r\nHost: example.com:443\r\n\r\n" => BadRequestLine;
+        asterisk_on_post: b"POST * HTTP/1.1\r\nHost: a\r\n\r\n" => BadRequestLine;
+        asterisk_with_path: b"OPTIONS *a HTTP/1.1\r\nHost: a\r\n\r\n" => BadRequestLine;
+        authority_on_options: b"OPTIONS example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" => BadRequestLine;
     }
 
     #[test]
@@ -1008,8 +1141,8 @@ mod tests {
 
     #[test]
     fn request_line_limit_is_exact() {
-        // "GET /xxxx HTTP/1.1" is 14 + path bytes; the limit excludes the CRLF.
-        let line = |path_len: usize| format!("GET /{} HTTP/1.1\r\n\r\n", "x".repeat(path_len));
+        // "GET /xxxx HTTP/1.0" is 14 + path bytes; the limit excludes the CRLF.
+        let line = |path_len: usize| format!("GET /{} HTTP/1.0\r\n\r\n", "x".repeat(path_len));
         let limits = Limits {
             request_line: 30,
             ..Limits::default()
@@ -1044,7 +1177,7 @@ mod tests {
             field_size: 10,
             ..Limits::default()
         };
-        assert!(parse_with(b"GET / HTTP/1.1\r\nA: 12345\r\n\r\n", &limits).is_ok());
+        assert!(parse_with(b"GET / HTTP/1.0\r\nA: 12345\r\n\r\n", &limits).is_ok());
         let err = RequestHead::new()
             .parse(b"GET / HTTP/1.1\r\nA: 123456\r\n\r\n", &limits)
             .unwrap_err();
@@ -1069,7 +1202,7 @@ mod tests {
             fields: 2,
             ..Limits::default()
         };
-        assert!(parse_with(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &limits).is_ok());
+        assert!(parse_with(b"GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\n\r\n", &limits).is_ok());
         let mut head = RequestHead::new();
         // The third field is refused from its first byte.
         let err = head
@@ -1101,7 +1234,7 @@ mod tests {
             field_size: usize::MAX,
         };
         assert!(huge.max_head() < u32::MAX as usize);
-        assert!(parse_with(b"GET / HTTP/1.1\r\n\r\n", &huge).is_ok());
+        assert!(parse_with(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &huge).is_ok());
     }
 
     /// A partial head is never bigger than `max_head`, whatever the bytes.

@@ -65,8 +65,9 @@ impl<'a> StartResponse<'a> {
         StartResponse { head }
     }
 
-    /// Sets the status line, e.g. `"200 OK"` or `"404 Not Found"`. Setting it again
-    /// replaces it (and keeps the headers).
+    /// Sets the status line, e.g. `"200 OK"` or `"404 Not Found"`. A bare code (`"404"`)
+    /// or an empty reason (`"404 "`) is sent with the registered reason phrase
+    /// (`HTTP/1.1 404 Not Found`). Setting it again replaces it (and keeps the headers).
     pub fn status(&self, status: impl Into<HeaderText>) -> &Self {
         let status = status.into();
         match parse_status(&status) {
