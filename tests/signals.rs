@@ -275,3 +275,21 @@ fn usr2_and_winch_end_no_process() {
     echo.signal("TERM");
     assert!(echo.wait_exit(20).success());
 }
+
+/// A worker whose master is killed (no chance to stop it) stops by itself: it must not
+/// serve on as an orphan, holding the port.
+#[test]
+fn a_worker_whose_master_is_killed_exits() {
+    let mut p = start("sleep", &["-b", "127.0.0.1:0"]);
+    let worker = boot(&p, 1)[0];
+    p.signal("KILL");
+    p.wait_exit(10);
+    let gone = common::wait_until(40, || {
+        std::fs::read_to_string(format!("/proc/{worker}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    assert!(gone, "worker {worker} still runs without its master");
+}

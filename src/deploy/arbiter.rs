@@ -15,7 +15,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SI
 
 use super::notify::{sd_notify, PidFile};
 use super::signals;
-use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
+use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::{self, BindOptions, Listener};
 
@@ -150,6 +150,7 @@ impl Arbiter {
             .env(ENV_FDS, &self.fds)
             .env(ENV_HEARTBEAT, write.as_raw_fd().to_string())
             .env(ENV_WORKER_ID, self.next_id.to_string())
+            .env(ENV_MASTER_PID, std::process::id().to_string())
             .spawn()?;
         // The child has its copy of the write end; ours closes here.
         drop(write);

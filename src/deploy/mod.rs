@@ -42,6 +42,8 @@ pub(crate) const ENV_FDS: &str = "GREENLIGHT_WORKER_FDS";
 pub(crate) const ENV_HEARTBEAT: &str = "GREENLIGHT_HEARTBEAT_FD";
 /// The worker's number, for log lines.
 pub(crate) const ENV_WORKER_ID: &str = "GREENLIGHT_WORKER_ID";
+/// The master's pid: a worker whose parent is not (or no longer) this process stops.
+pub(crate) const ENV_MASTER_PID: &str = "GREENLIGHT_MASTER_PID";
 
 /// Exit status of a worker that could not start serving (gunicorn's
 /// `WORKER_BOOT_ERROR`): the master stops instead of restarting it forever.

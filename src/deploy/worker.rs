@@ -14,7 +14,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
 use super::signals;
-use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID};
+use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::Listener;
 use crate::server::ServerHandle;
@@ -29,6 +29,9 @@ pub(crate) struct WorkerEnv {
     fds: Vec<RawFd>,
     heartbeat: Option<RawFd>,
     id: String,
+    /// The master that started this worker (told, not read from `getppid`: a master that
+    /// died before the worker looked would leave the worker believing init is its master).
+    master: Option<u32>,
 }
 
 impl WorkerEnv {
@@ -49,10 +52,18 @@ impl WorkerEnv {
             .ok()
             .and_then(|s| s.parse().ok());
         let id = std::env::var(ENV_WORKER_ID).unwrap_or_default();
-        for k in [ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID] {
+        let master = std::env::var(ENV_MASTER_PID)
+            .ok()
+            .and_then(|s| s.parse().ok());
+        for k in [ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID, ENV_MASTER_PID] {
             std::env::remove_var(k);
         }
-        Some(WorkerEnv { fds, heartbeat, id })
+        Some(WorkerEnv {
+            fds,
+            heartbeat,
+            id,
+            master,
+        })
     }
 }
 
@@ -193,7 +204,7 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
         handle,
         served,
         limits,
-        parent: std::os::unix::process::parent_id(),
+        parent: env.master.unwrap_or_else(std::os::unix::process::parent_id),
         stopper: None,
     }
     .run(signals);
