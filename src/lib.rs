@@ -62,6 +62,9 @@
 pub mod config;
 mod deploy;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod green;
 pub mod http;
 pub mod logging;

@@ -89,6 +89,11 @@ fn parse_v1(buf: &[u8]) -> Result<ProxyStatus, Error> {
         }
         return Ok(ProxyStatus::Partial);
     };
+    // The same lone LF once the CRLF has come: refused too, so that the answer does not
+    // depend on how the bytes were split across reads (`UNKNOWN` would otherwise take it).
+    if window[..end].contains(&b'\n') {
+        return Err(bad("PROXY v1 line ends without CRLF"));
+    }
     let line = &buf[V1_PREFIX.len()..end];
     let n = end + 2;
     // "exactly one space" separates the fields: split on single spaces, so that a doubled
@@ -332,6 +337,18 @@ mod tests {
             assert_eq!(parse(&raw[..cut]), Ok(ProxyStatus::Partial), "cut {cut}");
         }
         assert!(matches!(parse(raw), Ok(ProxyStatus::Complete(n, _)) if n == raw.len()));
+    }
+
+    /// Found by the `proxy` fuzz target: an `UNKNOWN` line holding a lone LF was refused
+    /// while its CRLF had not arrived, and accepted once it had.
+    #[test]
+    fn v1_lone_lf_is_refused_however_split() {
+        let raw = b"PROXY UNKNOWN \xd2ff 0  \r\x1c\0\n2\r\n";
+        for cut in 0..raw.len() {
+            let r = parse(&raw[..=cut]);
+            let lf = raw[..=cut].contains(&b'\n');
+            assert_eq!(r.is_err(), lf, "cut {cut}: {r:?}");
+        }
     }
 
     #[test]
