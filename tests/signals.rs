@@ -105,20 +105,11 @@ fn slow(port: u16) -> JoinHandle<Result<(), String>> {
     })
 }
 
-/// The pid in a "Booting worker with pid: N" line.
-fn booted_pid(line: &str) -> u32 {
-    line.split("pid: ")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {line:?}"))
-}
-
 /// Waits for `n` workers to boot; their pids.
 fn boot(p: &Proc, n: usize) -> Vec<u32> {
     (0..n)
         .map(|_| {
-            booted_pid(
+            common::pid_in(
                 &p.wait_line("Booting worker with pid:", 20)
                     .expect("a worker boots"),
             )

@@ -159,7 +159,7 @@ fn sighup_under_load_loses_no_request() {
         let line = p
             .wait_line_where(|l| l.contains("pid: "), 20)
             .unwrap_or_else(|| panic!("booted {new:?}, stopped {gone:?} of {old:?}"));
-        let pid = pid_in(&line);
+        let pid = common::pid_in(&line) as i32;
         if line.contains("Booting worker") {
             new.push(pid);
         } else if old.contains(&pid)
@@ -197,15 +197,6 @@ fn sighup_under_load_loses_no_request() {
     }
     p.signal("TERM");
     assert!(wait_exit(&mut p, 20).success());
-}
-
-/// The pid in a "... (pid: N) ..." or "... with pid: N" log line.
-fn pid_in(line: &str) -> i32 {
-    line.split("pid: ")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {line:?}"))
 }
 
 #[test]

@@ -10,6 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The pid in a "... (pid: N) ..." or "... with pid: N" log line.
+pub fn pid_in(line: &str) -> u32 {
+    line.split("pid: ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
 /// Polls `cond` every few milliseconds until it holds or `secs` seconds pass; returns
 /// whether it held. For conditions nothing signals (a process exit, a counter, a file).
 pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
