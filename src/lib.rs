@@ -71,6 +71,7 @@ pub mod logging;
 pub mod middleware;
 pub mod net;
 pub mod server;
+pub mod testing;
 mod time;
 pub mod wsgi;
 

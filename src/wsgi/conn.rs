@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::builder::WsgiOptions;
 use super::environ::{latin1, ConnInfo};
 use super::input::{BodyIo, BodyReader};
-use super::io::{is_full, is_timeout, ConnIo, Transport};
+use super::io::{is_full, is_timeout, ConnIo, MemStream, Transport};
 use super::log::{AccessLog, Exchange};
 use super::pace::Pace;
 use super::preface::{read_proxy_header, PrefaceError, PLAINTEXT_ANSWER};
@@ -602,6 +602,24 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 }
 
+/// Serves `raw` (one or more requests, then the end of the stream) on a new in-memory
+/// connection from 127.0.0.1, from its preface to its close; returns every byte written.
+pub(crate) fn run_exchange<A: App>(svc: &Arc<Service<A>>, raw: &[u8]) -> Vec<u8> {
+    let mut mem = MemStream::default();
+    mem.push(raw);
+    let info = ConnInfo {
+        remote_addr: "127.0.0.1".into(),
+        remote_port: "40000".into(),
+        server_name: "localhost".into(),
+        server_port: "80".into(),
+        scheme: "http",
+        ..ConnInfo::default()
+    };
+    let mut conn = Connection::new(svc.clone(), mem, info, Some([127, 0, 0, 1].into()));
+    conn.run(Phase::Preface);
+    std::mem::take(conn.transport_mut().output())
+}
+
 /// Calls the app with `env`, turning a panic into `None` (logged; a cancellation unwinds on).
 fn call_app<A: App>(
     app: &A,
@@ -632,22 +650,12 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::wsgi::io::MemStream;
 
     /// Runs a connection to `app` over `input` (then end of stream), from its preface to
     /// its close; returns what it wrote.
     fn exchange<A: App>(app: A, opts: &WsgiOptions, input: &[u8]) -> String {
         let svc = Arc::new(Service::new(app, opts, None, None));
-        let mut mem = MemStream::default();
-        mem.push(input);
-        let info = ConnInfo {
-            remote_addr: "127.0.0.1".into(),
-            scheme: "http",
-            ..ConnInfo::default()
-        };
-        let mut conn = Connection::new(svc, mem, info, Some([127, 0, 0, 1].into()));
-        conn.run(Phase::Preface);
-        String::from_utf8(conn.transport_mut().output().clone()).unwrap()
+        String::from_utf8(run_exchange(&svc, input)).unwrap()
     }
 
     fn hello(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {

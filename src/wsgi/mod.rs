@@ -40,6 +40,8 @@ mod response;
 mod trust;
 mod write;
 
+pub(crate) use conn::{run_exchange, Service};
+
 pub use app::App;
 pub use builder::{WsgiOptions, WsgiServer};
 pub use environ::{ConnInfo, Environ, Extensions};
