@@ -26,7 +26,7 @@
 use std::sync::Arc;
 
 use crate::http::{Chunk, ChunkedDecoder};
-use crate::wsgi::{run_exchange, Service};
+use crate::wsgi::{run_exchange, with_environ, Environ, Service};
 use crate::wsgi::{App, WsgiOptions};
 
 /// A request to send with [`TestClient::request`].
@@ -76,6 +76,30 @@ impl TestRequest {
     {
         self.chunks = Some(chunks.into_iter().map(Into::into).collect());
         self
+    }
+
+    /// Builds the environ the server would give an app for this request (from
+    /// 127.0.0.1, to `localhost:80`), with its body readable from `wsgi.input`, and hands
+    /// it to `f`: for unit tests of middleware and helpers, without an app.
+    ///
+    /// ```
+    /// use greenlight::testing::TestRequest;
+    /// let req = TestRequest::get("/a%20b?x=1").header("X-Forwarded-For", "10.0.0.1");
+    /// let (path, xff) = req
+    ///     .environ(|env| (env.path().to_owned(), env.get("HTTP_X_FORWARDED_FOR").map(str::to_owned)))
+    ///     .unwrap();
+    /// assert_eq!((path.as_str(), xff.as_deref()), ("/a b", Some("10.0.0.1")));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The server's refusal ([`crate::http::Error`], with its status) for a request it
+    /// would not pass to an app (a malformed head, a bad `Host`).
+    pub fn environ<R>(
+        &self,
+        f: impl FnOnce(&mut Environ<'_>) -> R,
+    ) -> Result<R, crate::http::Error> {
+        with_environ(&self.to_bytes(), f)
     }
 
     /// The request as a client sends it.
@@ -359,6 +383,21 @@ mod tests {
         // The body came with the head: no need to ask for it.
         assert!(r.raw().starts_with(b"HTTP/1.1 201 Created\r\n"));
         assert_eq!((r.status(), r.text().as_str()), (201, "ok"));
+    }
+
+    #[test]
+    fn a_bare_environ_reads_like_the_servers() {
+        let req = TestRequest::new("POST", "/p?q=1").chunks(["he", "llo"]);
+        let (method, query, body) = req
+            .environ(|env| {
+                let body = env.input().read_body(100).unwrap();
+                (env.method().to_owned(), env.query().to_owned(), body)
+            })
+            .unwrap();
+        assert_eq!((method.as_str(), query.as_str()), ("POST", "q=1"));
+        assert_eq!(body, b"hello");
+        let no_host = TestRequest::get("/").header("Host", "a b");
+        assert_eq!(no_host.environ(|_| ()).unwrap_err().status(), 400);
     }
 
     #[test]

@@ -620,6 +620,43 @@ pub(crate) fn run_exchange<A: App>(svc: &Arc<Service<A>>, raw: &[u8]) -> Vec<u8>
     std::mem::take(conn.transport_mut().output())
 }
 
+/// Builds the environ of the request at the start of `raw` (its body following it), as a
+/// connection from 127.0.0.1 would, and hands it to `f`: for tests of middleware.
+pub(crate) fn with_environ<R>(
+    raw: &[u8],
+    f: impl FnOnce(&mut Environ<'_>) -> R,
+) -> Result<R, HttpError> {
+    let mut head = RequestHead::new();
+    let n = match head.parse(raw, &Limits::default())? {
+        HeadStatus::Complete(n) => n,
+        HeadStatus::Partial => {
+            return Err(HttpError::new(
+                ErrorKind::BadRequestLine,
+                "incomplete request head",
+            ))
+        }
+    };
+    let mut mem = MemStream::default();
+    mem.push(&raw[n..]);
+    let mut io = ConnIo::new(mem, READ_BUF, 0);
+    let mut body = BodyReader::new(None, None, 0);
+    body.start(&head)?;
+    let info = ConnInfo {
+        remote_addr: "127.0.0.1".into(),
+        remote_port: "40000".into(),
+        server_name: "localhost".into(),
+        server_port: "80".into(),
+        scheme: "http",
+        ..ConnInfo::default()
+    };
+    let mut source = BodyIo {
+        reader: &mut body,
+        io: &mut io,
+    };
+    let mut env = Environ::new(&raw[..n], &head, &info, Input::new(&mut source));
+    Ok(f(&mut env))
+}
+
 /// Calls the app with `env`, turning a panic into `None` (logged; a cancellation unwinds on).
 fn call_app<A: App>(
     app: &A,
