@@ -602,19 +602,24 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 }
 
-/// Serves `raw` (one or more requests, then the end of the stream) on a new in-memory
-/// connection from 127.0.0.1, from its preface to its close; returns every byte written.
-pub(crate) fn run_exchange<A: App>(svc: &Arc<Service<A>>, raw: &[u8]) -> Vec<u8> {
-    let mut mem = MemStream::default();
-    mem.push(raw);
-    let info = ConnInfo {
+/// The facts of an in-memory connection: from 127.0.0.1:40000 to localhost:80, plain HTTP.
+fn in_memory_info() -> ConnInfo {
+    ConnInfo {
         remote_addr: "127.0.0.1".into(),
         remote_port: "40000".into(),
         server_name: "localhost".into(),
         server_port: "80".into(),
         scheme: "http",
         ..ConnInfo::default()
-    };
+    }
+}
+
+/// Serves `raw` (one or more requests, then the end of the stream) on a new in-memory
+/// connection from 127.0.0.1, from its preface to its close; returns every byte written.
+pub(crate) fn run_exchange<A: App>(svc: &Arc<Service<A>>, raw: &[u8]) -> Vec<u8> {
+    let mut mem = MemStream::default();
+    mem.push(raw);
+    let info = in_memory_info();
     let mut conn = Connection::new(svc.clone(), mem, info, Some([127, 0, 0, 1].into()));
     conn.run(Phase::Preface);
     std::mem::take(conn.transport_mut().output())
@@ -641,14 +646,7 @@ pub(crate) fn with_environ<R>(
     let mut io = ConnIo::new(mem, READ_BUF, 0);
     let mut body = BodyReader::new(None, None, 0);
     body.start(&head)?;
-    let info = ConnInfo {
-        remote_addr: "127.0.0.1".into(),
-        remote_port: "40000".into(),
-        server_name: "localhost".into(),
-        server_port: "80".into(),
-        scheme: "http",
-        ..ConnInfo::default()
-    };
+    let info = in_memory_info();
     let mut source = BodyIo {
         reader: &mut body,
         io: &mut io,
