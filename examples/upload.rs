@@ -10,7 +10,7 @@ use std::io::BufRead;
 use greenlight::wsgi::{Body, Environ, StartResponse};
 
 fn upload(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
-    let input = env.input();
+    let mut input = env.input();
     let (mut size, mut hash) = (0u64, 0xcbf29ce484222325u64);
     loop {
         let piece = match input.fill_buf() {

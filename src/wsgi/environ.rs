@@ -3,7 +3,7 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell, RefMut};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -68,7 +68,7 @@ pub struct Environ<'a> {
     raw_target: OnceCell<String>,
     query: OnceCell<String>,
     extensions: Option<HashMap<TypeId, Box<dyn Any + Send>>>,
-    input: Input<'a>,
+    input: RefCell<Input<'a>>,
 }
 
 /// Decodes bytes as latin-1 (borrowing when they are ASCII).
@@ -143,7 +143,7 @@ impl<'a> Environ<'a> {
             raw_target: OnceCell::new(),
             query: OnceCell::new(),
             extensions: None,
-            input,
+            input: RefCell::new(input),
         };
         env.fold_headers();
         env
@@ -398,8 +398,28 @@ impl<'a> Environ<'a> {
     }
 
     /// `wsgi.input`: the request body, read lazily from the connection.
-    pub fn input(&mut self) -> &mut Input<'a> {
-        &mut self.input
+    ///
+    /// It takes `&self`, so a handler can hold the path (or any other `&str` from the
+    /// environ) while it reads the body:
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// use std::io::Read;
+    ///
+    /// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     let path = env.path(); // borrowed, not copied
+    ///     let mut body = String::new();
+    ///     let _ = env.input().read_to_string(&mut body);
+    ///     start.status(200);
+    ///     Body::from(format!("{path}: {} bytes", body.len()))
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the input is already borrowed (a second `input()` while the first guard lives).
+    pub fn input(&self) -> RefMut<'_, Input<'a>> {
+        self.input.borrow_mut()
     }
 
     /// A typed value stored by the server or a middleware.

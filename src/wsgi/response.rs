@@ -7,7 +7,7 @@ use std::io::{self, Read};
 
 use bytes::Bytes;
 
-use crate::http::encode::{is_valid_header_name, is_valid_header_value, parse_status};
+use crate::http::encode::{is_valid_header_name, is_valid_header_value, parse_status, status_text};
 
 /// A header name or value: borrowed for literals, owned otherwise (no allocation for
 /// `"Content-Type"`-style constants).
@@ -65,18 +65,26 @@ impl<'a> StartResponse<'a> {
         StartResponse { head }
     }
 
-    /// Sets the status line, e.g. `"200 OK"` or `"404 Not Found"`. A bare code (`"404"`)
-    /// or an empty reason (`"404 "`) is sent with the registered reason phrase
-    /// (`HTTP/1.1 404 Not Found`). Setting it again replaces it (and keeps the headers).
-    pub fn status(&self, status: impl Into<HeaderText>) -> &Self {
-        let status = status.into();
-        match parse_status(&status) {
-            Some(code) => {
+    /// Sets the status: a number (`404`), an [`http::StatusCode`], or a status line
+    /// (`"404 Not Found"`, `"299 Custom reason"`). A number, a bare code (`"404"`) or an empty
+    /// reason (`"404 "`) is sent with the registered reason phrase (`HTTP/1.1 404 Not
+    /// Found`). Setting it again replaces it (and keeps the headers).
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// fn app(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     start.status(404).header("Content-Type", "text/plain");
+    ///     Body::from("no such page\n")
+    /// }
+    /// ```
+    pub fn status(&self, status: impl IntoStatus) -> &Self {
+        match status.into_status() {
+            Ok((code, text)) => {
                 let mut h = self.head.borrow_mut();
                 h.code = code;
-                h.status = Some(status);
+                h.status = Some(text);
             }
-            None => self.fail(format!("invalid status {status:?}")),
+            Err(bad) => self.fail(format!("invalid status {bad:?}")),
         }
         self
     }
@@ -123,6 +131,49 @@ impl<'a> StartResponse<'a> {
     fn fail(&self, why: String) {
         // Only the first problem is kept: it is the one to fix first.
         self.head.borrow_mut().error.get_or_insert(why);
+    }
+}
+
+/// What [`StartResponse::status`] accepts: a status code as a number or an
+/// [`http::StatusCode`], or a status line as text.
+pub trait IntoStatus {
+    /// The code and the status text to send, or the rejected input.
+    fn into_status(self) -> Result<(u16, HeaderText), String>;
+}
+
+impl IntoStatus for u16 {
+    fn into_status(self) -> Result<(u16, HeaderText), String> {
+        match status_text(self) {
+            Some(text) => Ok((self, HeaderText::Borrowed(text))),
+            None => HeaderText::Owned(self.to_string()).into_status(),
+        }
+    }
+}
+
+impl IntoStatus for http::StatusCode {
+    fn into_status(self) -> Result<(u16, HeaderText), String> {
+        self.as_u16().into_status()
+    }
+}
+
+impl IntoStatus for HeaderText {
+    fn into_status(self) -> Result<(u16, HeaderText), String> {
+        match parse_status(&self) {
+            Some(code) => Ok((code, self)),
+            None => Err(self.into_owned()),
+        }
+    }
+}
+
+impl IntoStatus for &'static str {
+    fn into_status(self) -> Result<(u16, HeaderText), String> {
+        HeaderText::Borrowed(self).into_status()
+    }
+}
+
+impl IntoStatus for String {
+    fn into_status(self) -> Result<(u16, HeaderText), String> {
+        HeaderText::Owned(self).into_status()
     }
 }
 
