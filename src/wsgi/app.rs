@@ -1,21 +1,29 @@
 //! The application trait: WSGI's `app(environ, start_response) -> iterable`.
 
-use super::{Body, Environ, StartResponse};
+use super::{Body, Environ, IntoResponse, StartResponse};
 
 /// A WSGI-style application: reads the request from the [`Environ`], sets the status and
 /// headers through [`StartResponse`], and returns the [`Body`].
 ///
-/// Closures of the right shape are apps:
+/// Functions and closures of the right shape are apps. They may return a [`Body`], or
+/// anything else that is [`IntoResponse`]: a `Result<Body, HttpError>` (so `?` works), an
+/// `http::Response`:
 ///
 /// ```
-/// use greenlight::wsgi::{App, Body, Environ, StartResponse};
+/// use greenlight::wsgi::{App, Body, Environ, HttpError, StartResponse};
 ///
 /// fn hello(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 ///     start.status("200 OK").header("Content-Type", "text/plain");
 ///     Body::from("Hello!\n")
 /// }
+/// fn create(env: &mut Environ<'_>, start: StartResponse<'_>) -> Result<Body, HttpError> {
+///     let body = env.input().read_body(1024)?; // too large: 413
+///     start.status(201);
+///     Ok(Body::from(body))
+/// }
 /// fn assert_app<A: App>(_: A) {}
 /// assert_app(hello);
+/// assert_app(create);
 /// ```
 ///
 /// An app runs in the connection's green thread: it may block on greenlight and `may`
@@ -27,13 +35,15 @@ pub trait App: Send + Sync + 'static {
     fn call(&self, env: &mut Environ<'_>, start: StartResponse<'_>) -> Body;
 }
 
-impl<F> App for F
+impl<F, R> App for F
 where
-    F: Fn(&mut Environ<'_>, StartResponse<'_>) -> Body + Send + Sync + 'static,
+    F: Fn(&mut Environ<'_>, StartResponse<'_>) -> R + Send + Sync + 'static,
+    R: IntoResponse,
 {
     #[inline]
     fn call(&self, env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
-        self(env, start)
+        let again = start.again();
+        self(env, start).into_response(env, &again)
     }
 }
 

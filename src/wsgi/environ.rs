@@ -328,6 +328,21 @@ impl<'a> Environ<'a> {
         }
     }
 
+    /// Every header as sent (name, value), but those whose names the environ drops.
+    pub(crate) fn raw_headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
+        let buf = self.buf;
+        self.head
+            .headers
+            .iter()
+            .map(move |h| (h.name.get(buf), h.value.get(buf)))
+            .filter(|(n, _)| !is_dropped(n))
+    }
+
+    /// The request-target as sent, and the protocol version.
+    pub(crate) fn raw_target(&self) -> (&'a [u8], Version) {
+        (self.target_bytes(), self.head.version)
+    }
+
     /// The raw bytes of the first header named `name` (any case), as sent.
     pub fn header_bytes(&self, name: &str) -> Option<&'a [u8]> {
         let buf = self.buf;

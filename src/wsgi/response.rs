@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::{self, Read};
 
 use bytes::Bytes;
+use cookie::Cookie;
 
 use crate::http::encode::{is_valid_header_name, is_valid_header_value, parse_status, status_text};
 
@@ -65,6 +66,11 @@ impl<'a> StartResponse<'a> {
         StartResponse { head }
     }
 
+    /// A second handle on the same response (to answer what a handler returned).
+    pub(crate) fn again(&self) -> StartResponse<'a> {
+        StartResponse { head: self.head }
+    }
+
     /// Sets the status: a number (`404`), an [`http::StatusCode`], or a status line
     /// (`"404 Not Found"`, `"299 Custom reason"`). A number, a bare code (`"404"`) or an empty
     /// reason (`"404 "`) is sent with the registered reason phrase (`HTTP/1.1 404 Not
@@ -102,6 +108,31 @@ impl<'a> StartResponse<'a> {
         self
     }
 
+    /// Adds every header of an `http::HeaderMap` (values outside ASCII are taken as
+    /// latin-1, as the wire has them).
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// use http::header::{HeaderMap, CACHE_CONTROL};
+    ///
+    /// fn app(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     let mut headers = HeaderMap::new();
+    ///     headers.insert(CACHE_CONTROL, "no-store".parse().unwrap());
+    ///     start.status(200).header_map(&headers);
+    ///     Body::empty()
+    /// }
+    /// ```
+    pub fn header_map(&self, headers: &http::HeaderMap) -> &Self {
+        for (name, value) in headers {
+            let value = match value.to_str() {
+                Ok(v) => HeaderText::Owned(v.to_owned()),
+                Err(_) => HeaderText::Owned(value.as_bytes().iter().map(|&c| c as char).collect()),
+            };
+            self.header(HeaderText::Owned(name.as_str().to_owned()), value);
+        }
+        self
+    }
+
     /// Adds several headers.
     pub fn headers<K, V>(&self, headers: impl IntoIterator<Item = (K, V)>) -> &Self
     where
@@ -120,6 +151,76 @@ impl<'a> StartResponse<'a> {
             .borrow_mut()
             .headers
             .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self
+    }
+
+    /// Adds a `Set-Cookie` header for `cookie` (its value percent-encoded as needed).
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Cookie, Environ, StartResponse};
+    /// fn login(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     let session = Cookie::build(("session", "a1b2"))
+    ///         .path("/")
+    ///         .http_only(true)
+    ///         .secure(true)
+    ///         .same_site(greenlight::wsgi::SameSite::Lax);
+    ///     start.status(200).set_cookie(&session.build());
+    ///     Body::from("welcome\n")
+    /// }
+    /// ```
+    pub fn set_cookie(&self, cookie: &Cookie<'_>) -> &Self {
+        self.header("Set-Cookie", cookie.encoded().to_string())
+    }
+
+    /// Tells the client to forget the cookie `name` set with `path` (an expired
+    /// `Set-Cookie`; the path must match the one it was set with).
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// fn logout(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     start.status(200).delete_cookie("session", "/");
+    ///     Body::from("bye\n")
+    /// }
+    /// ```
+    pub fn delete_cookie(&self, name: &str, path: &str) -> &Self {
+        let mut c = Cookie::build((name.to_owned(), ""))
+            .path(path.to_owned())
+            .build();
+        c.make_removal();
+        self.set_cookie(&c)
+    }
+
+    /// Answers with a redirect: `status` (301, 302, 303, 307 or 308) and `Location`, and a
+    /// short body for clients that do not follow it.
+    ///
+    /// Use 303 after a form `POST` (the client fetches the new page with `GET`), 307 or 308
+    /// to repeat the same method, 301 or 308 for a permanent move.
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// fn old_home(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     start.redirect(308, "/home")
+    /// }
+    /// ```
+    pub fn redirect(&self, status: u16, location: impl Into<HeaderText>) -> Body {
+        let location = location.into();
+        if !matches!(status, 300..=399) {
+            self.fail(format!("redirect with status {status}, not a 3xx"));
+        }
+        let body = format!("Redirecting to {location}\n");
+        self.status(status)
+            .header("Location", location)
+            .header("Content-Type", "text/plain; charset=utf-8");
+        Body::from(body)
+    }
+
+    /// Forgets the status and headers set so far (a handler that fails half-way, answering
+    /// an error instead).
+    pub fn reset(&self) -> &Self {
+        let mut h = self.head.borrow_mut();
+        h.status = None;
+        h.code = 0;
+        h.headers.clear();
         self
     }
 
@@ -187,6 +288,8 @@ impl IntoStatus for String {
 /// - [`Body::reader`]: a `Read` (a file, a pipe) copied in pieces; give the length when known.
 pub struct Body {
     pub(crate) kind: BodyKind,
+    /// The `Content-Type` sent when the app set none ([`Body::json`]).
+    pub(crate) content_type: Option<&'static str>,
 }
 
 pub(crate) type ChunkIter = Box<dyn Iterator<Item = io::Result<Bytes>> + Send>;
@@ -195,14 +298,61 @@ pub(crate) enum BodyKind {
     Full(Bytes),
     Chunks(ChunkIter),
     Reader(Box<dyn Read + Send>, Option<u64>),
+    /// The body could not be made (a value that does not serialize): the answer is a 500,
+    /// and this says why in the error log.
+    Invalid(String),
 }
 
 impl Body {
+    fn of(kind: BodyKind) -> Body {
+        Body {
+            kind,
+            content_type: None,
+        }
+    }
+
+    /// `value` as JSON, sent with `Content-Type: application/json` unless the app set
+    /// another. A value that does not serialize (a map with non-string keys, a failing
+    /// `Serialize`) makes the answer a 500, with the reason in the error log.
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// #[derive(serde::Serialize)]
+    /// struct Todo {
+    ///     id: u32,
+    ///     title: String,
+    /// }
+    ///
+    /// fn show(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     start.status(200);
+    ///     Body::json(&Todo { id: 1, title: "milk".into() })
+    /// }
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Body {
+        match serde_json::to_vec(value) {
+            Ok(v) => Body::from(v).with_content_type("application/json"),
+            Err(e) => Body::of(BodyKind::Invalid(format!(
+                "cannot encode the JSON body: {e}"
+            ))),
+        }
+    }
+
+    /// Sends the body with this `Content-Type` unless the app set one with
+    /// [`StartResponse::header`].
+    ///
+    /// ```
+    /// # use greenlight::wsgi::Body;
+    /// let page = Body::from("<h1>Hi</h1>").with_content_type("text/html; charset=utf-8");
+    /// ```
+    pub fn with_content_type(mut self, content_type: &'static str) -> Body {
+        self.content_type = Some(content_type);
+        self
+    }
+
     /// An empty body.
     pub fn empty() -> Body {
-        Body {
-            kind: BodyKind::Full(Bytes::new()),
-        }
+        Body::of(BodyKind::Full(Bytes::new()))
     }
 
     /// A body produced piece by piece: each item is sent as soon as it is produced.
@@ -217,9 +367,9 @@ impl Body {
         I::IntoIter: Send + 'static,
         T: Into<Bytes>,
     {
-        Body {
-            kind: BodyKind::Chunks(Box::new(chunks.into_iter().map(|c| Ok(c.into())))),
-        }
+        Body::of(BodyKind::Chunks(Box::new(
+            chunks.into_iter().map(|c| Ok(c.into())),
+        )))
     }
 
     /// Like [`Body::stream`], for producers that can fail: an error ends the response
@@ -230,16 +380,14 @@ impl Body {
         I::IntoIter: Send + 'static,
         T: Into<Bytes>,
     {
-        Body {
-            kind: BodyKind::Chunks(Box::new(chunks.into_iter().map(|c| c.map(Into::into)))),
-        }
+        Body::of(BodyKind::Chunks(Box::new(
+            chunks.into_iter().map(|c| c.map(Into::into)),
+        )))
     }
 
     /// A body read from `reader`, with its length when known.
     pub fn reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
-        Body {
-            kind: BodyKind::Reader(Box::new(reader), len),
-        }
+        Body::of(BodyKind::Reader(Box::new(reader), len))
     }
 
     /// The length, when it is known without producing the body.
@@ -248,6 +396,7 @@ impl Body {
             BodyKind::Full(b) => Some(b.len() as u64),
             BodyKind::Chunks(_) => None,
             BodyKind::Reader(_, n) => *n,
+            BodyKind::Invalid(_) => None,
         }
     }
 }
@@ -258,6 +407,7 @@ impl fmt::Debug for Body {
             BodyKind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
             BodyKind::Chunks(_) => f.write_str("Body::Stream"),
             BodyKind::Reader(_, n) => write!(f, "Body::Reader({n:?})"),
+            BodyKind::Invalid(why) => write!(f, "Body::Invalid({why:?})"),
         }
     }
 }
@@ -270,9 +420,7 @@ impl Default for Body {
 
 impl From<Bytes> for Body {
     fn from(b: Bytes) -> Body {
-        Body {
-            kind: BodyKind::Full(b),
-        }
+        Body::of(BodyKind::Full(b))
     }
 }
 

@@ -41,7 +41,22 @@ pub(crate) struct Sent {
 /// Judges the app's call: its body, or why the answer must be a 500.
 pub(crate) fn outcome(out: Option<Body>, resp: &mut ResponseHead) -> Outcome {
     match (out, resp.status.is_some(), resp.error.take()) {
-        (Some(b), true, None) => Ok(b),
+        (
+            Some(Body {
+                kind: BodyKind::Invalid(why),
+                ..
+            }),
+            _,
+            _,
+        ) => Err(why),
+        (Some(b), true, None) => {
+            if let Some(ct) = b.content_type {
+                if resp.header("content-type").is_none() {
+                    resp.headers.push(("Content-Type".into(), ct.into()));
+                }
+            }
+            Ok(b)
+        }
         (Some(_), _, Some(why)) => Err(why),
         (Some(_), false, None) => Err("the app did not set a status".to_owned()),
         (None, _, _) => Err(String::new()),
@@ -170,6 +185,7 @@ fn write_response<T: Transport>(
         (framing, BodyKind::Reader(r, _)) => {
             stream_body(io, framing, Box::new(ReaderChunks(r)), keep_alive)
         }
+        (_, BodyKind::Invalid(_)) => unreachable!("an invalid body is answered with a 500"),
     }
 }
 
