@@ -11,7 +11,7 @@ fn main() {
     let greenlets: Vec<_> = (0..1000)
         .map(|i| {
             greenlight::spawn(move || {
-                greenlight::sleep(Duration::from_millis(100)).expect("no Timeout in scope");
+                greenlight::sleep(Duration::from_millis(100));
                 i
             })
         })

@@ -42,7 +42,7 @@ fn answer(conn: TcpStream) -> std::io::Result<()> {
         line.clear();
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    greenlight::sleep(Duration::from_millis(20)).expect("no Timeout in scope");
+    greenlight::sleep(Duration::from_millis(20));
     let body = format!("<html><title>{path}</title>{}</html>", "x".repeat(100));
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

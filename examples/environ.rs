@@ -16,5 +16,5 @@ fn environ(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::run(environ)
+    greenlight::run!(environ)
 }

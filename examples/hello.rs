@@ -14,5 +14,5 @@ fn hello(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::run(hello)
+    greenlight::run!(hello)
 }

@@ -51,5 +51,5 @@ fn main() {
         .x_proto(1)
         .x_host(1)
         .trusted(trusted);
-    greenlight::run(app)
+    greenlight::run!(app)
 }

@@ -19,11 +19,11 @@ fn sleep(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
         .unwrap_or(100)
         .min(60_000);
     // A blocking-looking call that yields to other connections.
-    may::coroutine::sleep(Duration::from_millis(ms));
+    greenlight::sleep(Duration::from_millis(ms));
     start.status("200 OK").header("Content-Type", "text/plain");
     Body::from(format!("slept {ms} ms\n"))
 }
 
 fn main() {
-    greenlight::run(sleep)
+    greenlight::run!(sleep)
 }

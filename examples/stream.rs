@@ -23,12 +23,12 @@ fn stream(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
     start.status("200 OK").header("Content-Type", "text/plain");
     Body::stream((1..=n).map(move |i| {
         if i > 1 {
-            may::coroutine::sleep(Duration::from_millis(ms));
+            greenlight::sleep(Duration::from_millis(ms));
         }
         format!("chunk {i} of {n}\n")
     }))
 }
 
 fn main() {
-    greenlight::run(stream)
+    greenlight::run!(stream)
 }

@@ -58,5 +58,5 @@ fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::run(app)
+    greenlight::run!(app)
 }

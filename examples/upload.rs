@@ -35,5 +35,5 @@ fn upload(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 }
 
 fn main() {
-    greenlight::run(upload)
+    greenlight::run!(upload)
 }

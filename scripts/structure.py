@@ -15,12 +15,12 @@ RANK = {"error": 0, "time": 0, "config": 1, "logging": 1, "green": 2, "net": 3,
         "server": 4, "http": 5, "wsgi": 6, "middleware": 7, "testing": 7, "deploy": 8, "lib": 9,
         "fuzzing": 9}
 # Root re-exports, by the layer they come from.
-ROOT = {"Error": "error", "Result": "error", "spawn": "green", "sleep": "green",
+ROOT = {"Error": "error", "Result": "error", "spawn": "green", "sleep": "green", "try_sleep": "green",
         "yield_now": "green", "Greenlet": "green", "Timeout": "green",
         "with_timeout": "green", "joinall": "green", "configure": "green",
         "RuntimeConfig": "green", "JoinError": "green", "TimeoutError": "green",
         "event": "green", "lock": "green", "pool": "green", "queue": "green",
-        "threadpool": "green", "run": "deploy"}
+        "threadpool": "green", "run": "deploy", "coroutine_local": "green", "may": "green"}
 SIZED = ("wsgi", "server", "http", "deploy", "middleware")
 MAX_LINES = 80
 FN = re.compile(r"\s*(pub(\([^)]*\))?\s+)?(const\s+)?(unsafe\s+)?fn\s+(\w+)")

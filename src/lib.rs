@@ -26,7 +26,7 @@
 //! let start = Instant::now();
 //! let greenlets: Vec<_> = (0..1000)
 //!     .map(|i| greenlight::spawn(move || {
-//!         greenlight::sleep(Duration::from_millis(50)).unwrap();
+//!         greenlight::sleep(Duration::from_millis(50));
 //!         i
 //!     }))
 //!     .collect();
@@ -44,7 +44,7 @@
 //!   whenever it yields (any blocking greenlight or `may` call, [`sleep`], [`yield_now`],
 //!   socket I/O). A `thread_local!` read before and after a yield may be two different
 //!   threads' values, and a reference into one must never be held across a yield. Use
-//!   `may::coroutine_local!` for per-greenlet state.
+//!   [`coroutine_local!`] for per-greenlet state.
 //! - **No blocking OS calls.** `std::thread::sleep`, `std::sync::Mutex` held while waiting,
 //!   std file or socket I/O, a blocking database driver or DNS lookup stop the worker thread
 //!   and every greenlet on it. Use greenlight's primitives, `may::net`, and
@@ -76,7 +76,32 @@ mod time;
 pub mod wsgi;
 
 pub use deploy::run;
+
+/// Declares a per-greenlet static (`may::coroutine_local!`): each greenlet sees its own
+/// value, which follows it across worker threads; outside greenlets it is per thread.
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// greenlight::coroutine_local!(static REQUESTS: Cell<u32> = Cell::new(0));
+///
+/// let g = greenlight::spawn(|| {
+///     REQUESTS.with(|n| n.set(n.get() + 1));
+///     greenlight::yield_now(); // may resume on another thread: the value follows
+///     REQUESTS.with(|n| n.get())
+/// });
+/// assert_eq!(g.join(), Ok(1));
+/// ```
+pub use may::coroutine_local;
+
 pub use error::{Error, Result};
-pub use green::{configure, joinall, killall, sleep, spawn, spawn_later, with_timeout, yield_now};
+pub use green::{
+    configure, joinall, killall, sleep, spawn, spawn_later, try_sleep, with_timeout, yield_now,
+};
 pub use green::{event, lock, pool, queue, threadpool};
 pub use green::{Greenlet, JoinError, RuntimeConfig, Timeout, TimeoutError};
+/// The `may` runtime greenlight runs on, at the version greenlight was built with, for what
+/// greenlight does not wrap (`may::sync` primitives, `may::go!`). Everyday code needs
+/// none of it: greenlight has green sockets ([`net`], `client`), [`sleep`], and the
+/// primitives in [`event`], [`queue`], [`lock`] and [`pool`].
+pub use may;

@@ -21,7 +21,7 @@ fn semaphore_limits_concurrency() {
                 let _permit = sem.acquire().unwrap();
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
-                greenlight::sleep(5 * MS).unwrap();
+                greenlight::sleep(5 * MS);
                 inside.fetch_sub(1, Ordering::SeqCst);
             })
         })
@@ -40,7 +40,7 @@ fn killed_holder_gives_its_permit_back() {
     let holder = greenlight::spawn(move || {
         let _permit = s.acquire().unwrap();
         h.set();
-        greenlight::sleep(Duration::from_secs(10)).unwrap();
+        greenlight::sleep(Duration::from_secs(10));
     });
     holding.wait_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(sem.available(), 0);
@@ -60,7 +60,7 @@ fn killed_waiter_does_not_swallow_a_permit() {
     let patient = greenlight::spawn(move || s.acquire_timeout(Duration::from_secs(10)).map(|_| ()));
     // Not a synchronisation: only a chance for `doomed` to block before it is killed (the
     // assertions hold either way).
-    greenlight::sleep(10 * MS).unwrap();
+    greenlight::sleep(10 * MS);
     doomed.kill();
     let _ = doomed.join();
     sem.release();

@@ -21,7 +21,7 @@ fn pool_never_runs_more_than_its_size() {
         pool.spawn(move || {
             let now = r.fetch_add(1, Ordering::SeqCst) + 1;
             p.fetch_max(now, Ordering::SeqCst);
-            greenlight::sleep(10 * MS).unwrap();
+            greenlight::sleep(10 * MS);
             r.fetch_sub(1, Ordering::SeqCst);
         })
         .unwrap()
@@ -36,7 +36,7 @@ fn pool_never_runs_more_than_its_size() {
 #[test]
 fn try_spawn_fails_when_full_and_spawn_waits() {
     let pool = Pool::new(1);
-    let first = pool.try_spawn(|| greenlight::sleep(50 * MS).unwrap());
+    let first = pool.try_spawn(|| greenlight::sleep(50 * MS));
     assert!(first.is_ok());
     assert!(pool.is_full());
     assert!(pool.try_spawn(|| ()).is_err());
@@ -65,7 +65,7 @@ fn killed_greenlet_runs_its_guards_and_frees_its_slot() {
         .spawn(move || {
             let _guard = SetOnDrop(d);
             gd.set();
-            greenlight::sleep(Duration::from_secs(10)).unwrap();
+            greenlight::sleep(Duration::from_secs(10));
         })
         .unwrap();
     guarded.wait_timeout(Duration::from_secs(10)).unwrap();
@@ -103,7 +103,7 @@ fn pool_kill_and_wait_available() {
     let waiter = greenlight::spawn(move || p.wait_available(Some(Duration::from_secs(10))));
     // Not a synchronisation: only a chance for the waiter to block before the kill (the
     // assertions hold either way).
-    greenlight::sleep(10 * MS).unwrap();
+    greenlight::sleep(10 * MS);
     pool.kill(Some(Duration::from_secs(2))).unwrap();
     assert_eq!(waiter.join(), Ok(Ok(())));
     assert_eq!(pool.free_count(), 2);
@@ -120,7 +120,7 @@ fn map_keeps_order_and_runs_concurrently() {
             move |i: u64| {
                 let now = r.fetch_add(1, Ordering::SeqCst) + 1;
                 p.fetch_max(now, Ordering::SeqCst);
-                greenlight::sleep(Duration::from_millis(30 - i)).unwrap();
+                greenlight::sleep(Duration::from_millis(30 - i));
                 r.fetch_sub(1, Ordering::SeqCst);
                 i * 10
             },
@@ -154,7 +154,7 @@ fn imap_unordered_yields_in_completion_order() {
     let got: Vec<u64> = pool
         .imap_unordered(
             |ms: u64| {
-                greenlight::sleep(Duration::from_millis(ms)).unwrap();
+                greenlight::sleep(Duration::from_millis(ms));
                 ms
             },
             vec![240, 30, 150, 90, 3],
@@ -191,7 +191,7 @@ fn group_join_and_kill() {
         let d = done.clone();
         group
             .spawn(move || {
-                greenlight::sleep(Duration::from_millis(i % 10)).unwrap();
+                greenlight::sleep(Duration::from_millis(i % 10));
                 d.fetch_add(1, Ordering::SeqCst);
             })
             .detach();

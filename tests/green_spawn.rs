@@ -23,7 +23,7 @@ fn join_returns_the_value_from_a_thread_and_from_a_greenlet() {
 #[test]
 fn a_panic_reaches_join_and_nothing_else() {
     let survivor = greenlight::spawn(|| {
-        greenlight::sleep(50 * MS).unwrap();
+        greenlight::sleep(50 * MS);
         "still here"
     });
     let bad = greenlight::spawn(|| -> u32 { panic!("greenlet exploded") });
@@ -52,7 +52,7 @@ fn kill_reports_killed_and_runs_the_guards() {
     let g = greenlight::spawn(move || {
         let _guard = SetOnDrop(d);
         gd.set();
-        greenlight::sleep(Duration::from_secs(10)).unwrap();
+        greenlight::sleep(Duration::from_secs(10));
         "never"
     });
     guarded.wait_timeout(Duration::from_secs(10)).unwrap();
@@ -74,7 +74,7 @@ fn kill_before_it_starts_means_it_never_runs() {
     g.kill();
     assert_eq!(g.join(), Err(JoinError::Killed));
     // The behaviour under test: its 30 ms delay passes, and still it does not run.
-    greenlight::sleep(50 * MS).unwrap();
+    greenlight::sleep(50 * MS);
     assert!(!ran.load(Ordering::SeqCst));
 }
 
@@ -85,7 +85,7 @@ fn killed_greenlet_blocked_on_a_queue_dies() {
     let g = greenlight::spawn(move || q2.get());
     // Not a synchronisation: only a chance for it to block before the kill (the
     // assertions hold either way).
-    greenlight::sleep(10 * MS).unwrap();
+    greenlight::sleep(10 * MS);
     g.kill();
     assert_eq!(
         g.join_timeout(Duration::from_secs(1)),
@@ -103,7 +103,7 @@ fn join_timeout_and_is_ready() {
     assert_eq!(g.wait_timeout(20 * MS), Err(greenlight::TimeoutError));
     g.wait().unwrap();
     assert!(g.is_ready());
-    assert_eq!(g.join(), Ok(Ok(())));
+    assert_eq!(g.join(), Ok(()));
 
     let slow = greenlight::spawn(|| greenlight::sleep(Duration::from_secs(5)));
     let start = Instant::now();
@@ -130,7 +130,7 @@ fn joinall_runs_greenlets_concurrently() {
     let gs: Vec<_> = (0..500)
         .map(|i| {
             greenlight::spawn(move || {
-                greenlight::sleep(50 * MS).unwrap();
+                greenlight::sleep(50 * MS);
                 i
             })
         })
@@ -168,7 +168,7 @@ fn killall_kills_every_greenlet() {
                 if s.fetch_add(1, Ordering::SeqCst) + 1 == 20 {
                     all.set();
                 }
-                greenlight::sleep(Duration::from_secs(10)).unwrap();
+                greenlight::sleep(Duration::from_secs(10));
             })
         })
         .collect();

@@ -65,7 +65,10 @@ fn timeouts_fire_on_time_in_a_greenlet() {
 fn guard_bounds_everything_in_scope() {
     let _t = Timeout::new(50 * MS);
     let start = Instant::now();
-    assert_eq!(greenlight::sleep(Duration::from_secs(5)), Err(TimeoutError));
+    assert_eq!(
+        greenlight::try_sleep(Duration::from_secs(5)),
+        Err(TimeoutError)
+    );
     assert_fired_on_time(start);
     // Past the deadline, every blocking call fails at once.
     let start = Instant::now();
@@ -84,14 +87,14 @@ fn guard_bounds_everything_in_scope() {
 fn guard_in_a_thread() {
     guard_bounds_everything_in_scope();
     // Out of scope: no deadline left behind.
-    greenlight::sleep(MS).unwrap();
+    greenlight::sleep(MS);
 }
 
 #[test]
 fn guard_in_a_greenlet() {
     greenlight::spawn(|| {
         guard_bounds_everything_in_scope();
-        greenlight::sleep(MS)
+        greenlight::try_sleep(MS)
     })
     .join()
     .unwrap()
@@ -135,7 +138,7 @@ fn with_timeout_reports_expiry() {
 #[test]
 fn timeout_does_not_leak_into_spawned_greenlets() {
     let _t = Timeout::new(10 * MS);
-    let g = greenlight::spawn(|| greenlight::sleep(40 * MS));
+    let g = greenlight::spawn(|| greenlight::try_sleep(40 * MS));
     // Our join fails at our deadline, the greenlet's sleep does not.
     assert!(g.wait().is_err());
     drop(_t);

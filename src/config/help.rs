@@ -61,8 +61,23 @@ pub(super) fn help_text(prog: &str) -> String {
     out
 }
 
-pub(super) fn version_text() -> String {
-    format!("greenlight {}", env!("CARGO_PKG_VERSION"))
+/// The `--version` line: the app's name and version when it gave them (`myapp 1.2.0
+/// (greenlight 0.1.0)`), else the program's name.
+pub(super) fn version_text(prog: &str) -> String {
+    let ours = concat!("greenlight ", env!("CARGO_PKG_VERSION"));
+    match super::AppInfo::current() {
+        Some(app) if app.name != "greenlight" => format!("{} {} ({ours})", app.name, app.version),
+        _ => {
+            let prog = std::path::Path::new(prog)
+                .file_name()
+                .map_or(prog.into(), |n| n.to_string_lossy());
+            if prog == "greenlight" {
+                ours.to_owned()
+            } else {
+                format!("{prog} ({ours})")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +121,11 @@ mod tests {
             panic!("no version")
         };
         assert_eq!(v, format!("greenlight {}", env!("CARGO_PKG_VERSION")));
+        let named = super::version_text("/usr/bin/myapp");
+        assert_eq!(
+            named,
+            format!("myapp (greenlight {})", env!("CARGO_PKG_VERSION"))
+        );
         assert_eq!(parse_env(&["-v"], &[]), Err(ConfigError::Version(v)));
         // Errors before --help win, as with clap.
         assert!(matches!(

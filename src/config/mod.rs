@@ -208,6 +208,52 @@ fn default_ips() -> Vec<String> {
     vec!["127.0.0.1".to_owned(), "::1".to_owned()]
 }
 
+/// The app's name and version, for `--version` and the startup log line; made by
+/// [`app_info!`](crate::app_info) from the app's `Cargo.toml`.
+///
+/// ```
+/// let info = greenlight::app_info!();
+/// assert_eq!(info.name, env!("CARGO_PKG_NAME"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppInfo {
+    /// The crate name (`CARGO_PKG_NAME`).
+    pub name: &'static str,
+    /// Its version (`CARGO_PKG_VERSION`).
+    pub version: &'static str,
+}
+
+static APP_INFO: std::sync::OnceLock<AppInfo> = std::sync::OnceLock::new();
+
+impl AppInfo {
+    /// Makes this the process's app, named by `--version` and at startup (the first call
+    /// wins; [`run!`](crate::run!) calls it).
+    pub fn install(self) {
+        let _ = APP_INFO.set(self);
+    }
+
+    /// The app installed, if any.
+    pub fn current() -> Option<AppInfo> {
+        APP_INFO.get().copied()
+    }
+}
+
+/// The calling crate's [`AppInfo`](crate::config::AppInfo): its name and version from `Cargo.toml`.
+///
+/// ```
+/// let info = greenlight::app_info!();
+/// println!("{} {}", info.name, info.version);
+/// ```
+#[macro_export]
+macro_rules! app_info {
+    () => {
+        $crate::config::AppInfo {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    };
+}
+
 /// Why [`Config::try_from_args`] did not return a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {

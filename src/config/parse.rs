@@ -110,7 +110,7 @@ fn parse_flags(cfg: &mut Config, args: &[String], prog: &str) -> Result<(), Conf
         i += 1;
         match arg {
             "-h" | "--help" => return Err(ConfigError::Help(help_text(prog))),
-            "-v" | "--version" => return Err(ConfigError::Version(version_text())),
+            "-v" | "--version" => return Err(ConfigError::Version(version_text(prog))),
             _ => {}
         }
         let (flag, name, inline) = identify(arg)?;

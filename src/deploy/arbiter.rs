@@ -400,7 +400,15 @@ pub(crate) fn run(config: Config) -> ! {
 }
 
 fn master(config: Config) -> crate::Result<i32> {
-    log::info!("Starting greenlight {} (master)", env!("CARGO_PKG_VERSION"));
+    match crate::config::AppInfo::current() {
+        Some(app) if app.name != "greenlight" => log::info!(
+            "Starting {} {} on greenlight {} (master)",
+            app.name,
+            app.version,
+            env!("CARGO_PKG_VERSION")
+        ),
+        _ => log::info!("Starting greenlight {} (master)", env!("CARGO_PKG_VERSION")),
+    }
     let opts = BindOptions {
         backlog: config.backlog,
         reuse_port: config.reuse_port,

@@ -29,6 +29,32 @@ use super::worker::{self, WorkerEnv};
 /// }
 /// ```
 pub fn run<A: App>(app: A) -> ! {
+    run_inner(app)
+}
+
+/// [`run`](fn@crate::run), naming the app: `myapp --version` prints `myapp 1.2.0 (greenlight
+/// 0.1.0)` and the master's first log line names it too. It installs the calling crate's
+/// [`app_info!`](crate::app_info) and calls `run`.
+///
+/// ```no_run
+/// # use greenlight::wsgi::{Body, Environ, StartResponse};
+/// # fn app(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+/// #     start.status(200);
+/// #     Body::empty()
+/// # }
+/// fn main() {
+///     greenlight::run!(app)
+/// }
+/// ```
+#[macro_export]
+macro_rules! run {
+    ($app:expr) => {{
+        $crate::app_info!().install();
+        $crate::run($app)
+    }};
+}
+
+fn run_inner<A: App>(app: A) -> ! {
     // Read (and cleared) before any thread exists: changing the environment is only sound
     // while the process has one thread.
     let worker = WorkerEnv::from_env();

@@ -271,7 +271,7 @@ impl<T> Greenlet<T> {
     /// ```
     /// use std::time::Duration;
     /// use greenlight::JoinError;
-    /// let g = greenlight::spawn(|| loop { greenlight::sleep(Duration::from_millis(1)).ok(); });
+    /// let g = greenlight::spawn(|| loop { greenlight::sleep(Duration::from_millis(1)); });
     /// g.kill();
     /// assert_eq!(g.join(), Err(JoinError::Killed));
     /// ```
@@ -339,7 +339,7 @@ where
 /// ```
 /// use std::time::Duration;
 /// let gs: Vec<_> = (0..100)
-///     .map(|i| greenlight::spawn(move || { greenlight::sleep(Duration::from_millis(10)).ok(); i }))
+///     .map(|i| greenlight::spawn(move || { greenlight::sleep(Duration::from_millis(10)); i }))
 ///     .collect();
 /// greenlight::joinall(&gs, Some(Duration::from_secs(5))).unwrap();
 /// assert!(gs.iter().all(|g| g.is_ready()));
@@ -374,20 +374,40 @@ pub fn killall<T>(
     joinall(greenlets, timeout)
 }
 
-/// Suspends the current greenlet (or thread) for `duration`, letting others run.
+/// Suspends the current greenlet (or thread) for `duration`, letting others run: gevent's
+/// `sleep`. Nothing to unwrap.
 ///
-/// Fails with [`TimeoutError`], after sleeping only until the deadline, when a
-/// [`Timeout`](crate::Timeout) in scope expires first.
+/// A [`Timeout`](crate::Timeout) in scope bounds it: the greenlet wakes at that deadline
+/// at the latest, and the scope's next fallible wait reports the timeout. Use
+/// [`try_sleep`] to learn at once whether the full time was slept (a loop that only sleeps
+/// inside an expired `Timeout` would otherwise spin).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
-/// greenlight::sleep(Duration::from_millis(10)).unwrap();
+/// greenlight::sleep(Duration::from_millis(10));
 /// assert!(start.elapsed() >= Duration::from_millis(9));
 /// ```
-pub fn sleep(duration: Duration) -> Result<(), TimeoutError> {
+pub fn sleep(duration: Duration) {
+    let _ = try_sleep(duration);
+}
+
+/// [`sleep`] that says whether it slept the full `duration`: fails with [`TimeoutError`],
+/// after sleeping only until the deadline, when a [`Timeout`](crate::Timeout) in scope
+/// expires first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use greenlight::{Timeout, TimeoutError};
+///
+/// let _t = Timeout::new(Duration::from_millis(10));
+/// assert_eq!(greenlight::try_sleep(Duration::from_secs(5)), Err(TimeoutError));
+/// ```
+pub fn try_sleep(duration: Duration) -> Result<(), TimeoutError> {
     match super::timeout::scope_deadline() {
         Some(deadline) if deadline <= Instant::now() + duration => {
             super::coroutine::pause(deadline.saturating_duration_since(Instant::now()));

@@ -20,7 +20,7 @@ use std::fmt;
 pub(crate) use coroutine::{
     install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
 };
-pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, yield_now, Greenlet};
+pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, try_sleep, yield_now, Greenlet};
 pub(crate) use runtime::ensure_configured;
 pub use runtime::{configure, RuntimeConfig};
 pub use timeout::{with_timeout, Timeout};

@@ -38,7 +38,7 @@ pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 /// the deadline is stored per greenlet (per thread outside greenlets), and every blocking
 /// greenlight operation shortens its wait to it and returns a timeout error when it passes:
 ///
-/// - [`sleep`](crate::sleep), [`Greenlet::join`](crate::Greenlet::join) and
+/// - [`sleep`](crate::sleep) and [`try_sleep`](crate::try_sleep), [`Greenlet::join`](crate::Greenlet::join) and
 ///   [`Greenlet::wait`](crate::Greenlet::wait), [`joinall`](crate::joinall),
 ///   [`killall`](crate::killall);
 /// - [`Event::wait`](crate::event::Event::wait),
@@ -84,7 +84,7 @@ impl Timeout {
     /// ```
     /// use std::time::Duration;
     /// let _t = greenlight::Timeout::new(Duration::from_millis(10));
-    /// assert!(greenlight::sleep(Duration::from_secs(5)).is_err());
+    /// assert!(greenlight::try_sleep(Duration::from_secs(5)).is_err());
     /// ```
     pub fn new(duration: Duration) -> Timeout {
         let previous = scope_deadline();
