@@ -46,7 +46,7 @@ fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
                 .strip_prefix("ms=")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(100);
-            let _ = greenlight::sleep(Duration::from_millis(ms.min(60_000)));
+            greenlight::sleep(Duration::from_millis(ms.min(60_000)));
             start.status("200 OK");
             Body::from(format!("slept {ms} ms in {}\n", std::process::id()))
         }

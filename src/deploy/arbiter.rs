@@ -399,16 +399,21 @@ pub(crate) fn run(config: Config) -> ! {
     std::process::exit(code)
 }
 
-fn master(config: Config) -> crate::Result<i32> {
+/// The master's first line: greenlight's version, and the app's when it gave one.
+fn log_start() {
+    let ours = env!("CARGO_PKG_VERSION");
     match crate::config::AppInfo::current() {
         Some(app) if app.name != "greenlight" => log::info!(
-            "Starting {} {} on greenlight {} (master)",
+            "Starting {} {} on greenlight {ours} (master)",
             app.name,
-            app.version,
-            env!("CARGO_PKG_VERSION")
+            app.version
         ),
-        _ => log::info!("Starting greenlight {} (master)", env!("CARGO_PKG_VERSION")),
+        _ => log::info!("Starting greenlight {ours} (master)"),
     }
+}
+
+fn master(config: Config) -> crate::Result<i32> {
+    log_start();
     let opts = BindOptions {
         backlog: config.backlog,
         reuse_port: config.reuse_port,

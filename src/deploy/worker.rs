@@ -129,7 +129,7 @@ fn start_heartbeat(pipe: File, server: ServerHandle, every: Duration) {
     beat(&pipe);
     crate::spawn(move || {
         while !server.is_stopping() {
-            let _ = crate::sleep(every);
+            crate::sleep(every);
             // may resumes a green thread whose sleep ended on its timer thread, which runs
             // even when every worker thread is stuck. Yielding moves it back to a worker
             // thread's queue: the beat is written only if one is free to run it.

@@ -325,7 +325,7 @@ where
     spawn(move || {
         // A new greenlet has no Timeout in scope, so only a kill cuts this short, and a kill
         // unwinds from inside `sleep`.
-        let _ = sleep(delay);
+        sleep(delay);
         f()
     })
 }
