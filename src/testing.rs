@@ -23,10 +23,11 @@
 //! assert_eq!(r.text(), "POST /up 5");
 //! ```
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use crate::http::{Chunk, ChunkedDecoder};
-use crate::wsgi::{run_exchange, with_environ, Environ, Service};
+use crate::wsgi::{run_exchange, with_environ, Environ, MemPeer, Service};
 use crate::wsgi::{App, WsgiOptions};
 
 /// A request to send with [`TestClient::request`].
@@ -37,6 +38,7 @@ pub struct TestRequest {
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     chunks: Option<Vec<Vec<u8>>>,
+    peer: MemPeer,
 }
 
 impl TestRequest {
@@ -48,12 +50,107 @@ impl TestRequest {
             headers: Vec::new(),
             body: None,
             chunks: None,
+            peer: MemPeer::default(),
         }
     }
 
     /// A GET for `target`.
     pub fn get(target: &str) -> Self {
         TestRequest::new("GET", target)
+    }
+
+    /// A POST to `target`.
+    pub fn post(target: &str) -> Self {
+        TestRequest::new("POST", target)
+    }
+
+    /// A PUT to `target`.
+    pub fn put(target: &str) -> Self {
+        TestRequest::new("PUT", target)
+    }
+
+    /// A PATCH to `target`.
+    pub fn patch(target: &str) -> Self {
+        TestRequest::new("PATCH", target)
+    }
+
+    /// A DELETE of `target`.
+    pub fn delete(target: &str) -> Self {
+        TestRequest::new("DELETE", target)
+    }
+
+    /// Sends the request from `peer` (`REMOTE_ADDR`, `REMOTE_PORT`, and the address
+    /// `--forwarded-allow-ips` is checked against) instead of 127.0.0.1.
+    ///
+    /// ```
+    /// use greenlight::testing::TestRequest;
+    ///
+    /// let req = TestRequest::get("/").peer("192.0.2.7:5555".parse().unwrap());
+    /// let addr = req.environ(|env| env.get("REMOTE_ADDR").map(str::to_owned)).unwrap();
+    /// assert_eq!(addr.as_deref(), Some("192.0.2.7"));
+    /// ```
+    pub fn peer(mut self, peer: SocketAddr) -> Self {
+        self.peer.peer = Some(peer);
+        self
+    }
+
+    /// Sends the request as from a unix socket's client: `REMOTE_ADDR` is empty, and the
+    /// peer counts as local for `--forwarded-allow-ips`.
+    pub fn unix_peer(mut self) -> Self {
+        self.peer.peer = None;
+        self
+    }
+
+    /// The address the request arrives at (`SERVER_NAME`, `SERVER_PORT`): `localhost:80`
+    /// unless set.
+    ///
+    /// ```
+    /// use greenlight::testing::TestRequest;
+    ///
+    /// let req = TestRequest::get("/").server("api.internal", 8000);
+    /// let port = req.environ(|env| env.get("SERVER_PORT").map(str::to_owned)).unwrap();
+    /// assert_eq!(port.as_deref(), Some("8000"));
+    /// ```
+    pub fn server(mut self, name: &str, port: u16) -> Self {
+        self.peer.server = (name.to_owned(), port);
+        self
+    }
+
+    /// Adds a cookie to the request's `Cookie` header.
+    pub fn cookie(self, name: &str, value: &str) -> Self {
+        let pair = cookie::Cookie::new(name, value).encoded().to_string();
+        self.header("Cookie", &pair)
+    }
+
+    /// Sets a URL-encoded form body (`application/x-www-form-urlencoded`).
+    ///
+    /// ```
+    /// use greenlight::testing::TestRequest;
+    ///
+    /// let req = TestRequest::post("/login").form(&[("user", "Jürgen"), ("pw", "a b&c")]);
+    /// let text = String::from_utf8(req.to_bytes()).unwrap();
+    /// assert!(text.ends_with("user=J%C3%BCrgen&pw=a+b%26c"));
+    /// ```
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, fields: &[(K, V)]) -> Self {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .finish();
+        self.header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+    }
+
+    /// Sets a JSON body (`application/json`).
+    ///
+    /// ```
+    /// use greenlight::testing::TestRequest;
+    ///
+    /// let req = TestRequest::post("/todos").json(&serde_json::json!({"title": "milk"}));
+    /// assert!(String::from_utf8(req.to_bytes()).unwrap().ends_with(r#"{"title":"milk"}"#));
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        let body = serde_json::to_vec(value).expect("a test's JSON value serializes");
+        self.header("Content-Type", "application/json").body(body)
     }
 
     /// Adds a header (`Host: localhost` is sent unless one is given).
@@ -99,7 +196,7 @@ impl TestRequest {
         &self,
         f: impl FnOnce(&mut Environ<'_>) -> R,
     ) -> Result<R, crate::http::Error> {
-        with_environ(&self.to_bytes(), f)
+        with_environ(&self.to_bytes(), &self.peer, f)
     }
 
     /// The request as a client sends it.
@@ -180,6 +277,17 @@ impl TestResponse {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    ///
+    /// If the body is not JSON of type `T` (the message shows the body).
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not the JSON expected ({e}): {}", self.text()))
+    }
+
     /// Every byte the server sent, interim responses included.
     pub fn raw(&self) -> &[u8] {
         &self.raw
@@ -187,8 +295,33 @@ impl TestResponse {
 }
 
 /// Calls an app as a client would, over in-memory bytes (see the module doc).
+///
+/// Like a browser (and werkzeug's client), it keeps the cookies the app sets and sends
+/// them back with later requests; a cookie the app expires is forgotten.
+///
+/// ```
+/// use greenlight::testing::TestClient;
+/// use greenlight::wsgi::{Body, Cookie, Environ, StartResponse};
+///
+/// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+///     start.status(200);
+///     match env.path() {
+///         "/login" => {
+///             start.set_cookie(&Cookie::new("user", "ann"));
+///             Body::empty()
+///         }
+///         _ => Body::from(env.get("HTTP_COOKIE").unwrap_or("").to_owned()),
+///     }
+/// }
+///
+/// let client = TestClient::new(app);
+/// client.get("/login");
+/// assert_eq!(client.cookie("user").as_deref(), Some("ann"));
+/// assert_eq!(client.get("/me").text(), "user=ann");
+/// ```
 pub struct TestClient<A: App> {
     svc: Arc<Service<A>>,
+    jar: Mutex<Vec<(String, String)>>,
 }
 
 impl<A: App> TestClient<A> {
@@ -201,6 +334,7 @@ impl<A: App> TestClient<A> {
     pub fn with_options(app: A, opts: &WsgiOptions) -> Self {
         TestClient {
             svc: Arc::new(Service::new(app, opts, None, None)),
+            jar: Mutex::new(Vec::new()),
         }
     }
 
@@ -209,7 +343,8 @@ impl<A: App> TestClient<A> {
         self.request(TestRequest::get(target))
     }
 
-    /// Sends `req` on a new connection from 127.0.0.1 and returns the response.
+    /// Sends `req` on a new connection (from 127.0.0.1 unless [`TestRequest::peer`] says
+    /// otherwise), with the cookies kept so far, and returns the response.
     ///
     /// # Panics
     ///
@@ -217,14 +352,70 @@ impl<A: App> TestClient<A> {
     /// greenlight, not in the app.
     pub fn request(&self, req: TestRequest) -> TestResponse {
         let head_only = req.method.eq_ignore_ascii_case("HEAD");
-        self.send(&req.to_bytes(), head_only)
+        let peer = req.peer.clone();
+        let cookies = self.cookie_header();
+        let req = match cookies {
+            Some(c) => req.header("Cookie", &c),
+            None => req,
+        };
+        let r = self.exchange(&req.to_bytes(), head_only, &peer);
+        self.keep_cookies(&r);
+        r
     }
 
-    /// Sends raw bytes (a malformed request, say) and returns the first final response.
+    /// Sends raw bytes (a malformed request, say) from 127.0.0.1 and returns the first
+    /// final response. No cookies are added.
     pub fn send(&self, raw: &[u8], head_only: bool) -> TestResponse {
-        let out = run_exchange(&self.svc, raw);
+        self.exchange(raw, head_only, &MemPeer::default())
+    }
+
+    /// The value of the cookie `name` the app has set, if the client holds it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let jar = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        jar.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    /// Forgets every cookie.
+    pub fn clear_cookies(&self) {
+        self.jar.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn exchange(&self, raw: &[u8], head_only: bool, peer: &MemPeer) -> TestResponse {
+        let out = run_exchange(&self.svc, raw, peer);
         parse_response(out, head_only)
             .unwrap_or_else(|e| panic!("malformed response from the server: {e}"))
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        let jar = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        let pairs: Vec<String> = jar
+            .iter()
+            .map(|(n, v)| {
+                cookie::Cookie::new(n.as_str(), v.as_str())
+                    .encoded()
+                    .to_string()
+            })
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    fn keep_cookies(&self, r: &TestResponse) {
+        let mut jar = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in &r.headers {
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let Ok(c) = cookie::Cookie::parse_encoded(v.as_str()) else {
+                continue;
+            };
+            jar.retain(|(n, _)| n != c.name());
+            let expired = c.max_age().is_some_and(|a| a.is_zero() || a.is_negative())
+                || c.expires_datetime()
+                    .is_some_and(|t| t < cookie::time::OffsetDateTime::now_utc());
+            if !expired {
+                jar.push((c.name().to_owned(), c.value().to_owned()));
+            }
+        }
     }
 }
 

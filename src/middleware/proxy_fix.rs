@@ -509,8 +509,7 @@ fn parse_forwarded(s: &str) -> Option<Vec<Vec<(String, String)>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::request::{HeadStatus, Limits, RequestHead};
-    use crate::wsgi::{ConnInfo, Input};
+    use crate::testing::TestRequest;
 
     /// Runs `fix` over a request with `headers`, from peer `remote`, and returns the keys
     /// under test and the originals.
@@ -519,23 +518,25 @@ mod tests {
         remote: &str,
         headers: &str,
     ) -> (Vec<(String, Option<String>)>, ProxyFixOrig) {
-        let raw = format!("GET /p HTTP/1.1\r\nHost: backend:8000\r\n{headers}\r\n");
-        let mut head = RequestHead::new();
-        assert!(matches!(
-            head.parse(raw.as_bytes(), &Limits::default()),
-            Ok(HeadStatus::Complete(_))
-        ));
-        let conn = ConnInfo {
-            remote_addr: remote.to_owned(),
-            remote_port: "5555".to_owned(),
-            server_name: "127.0.0.1".to_owned(),
-            server_port: "8000".to_owned(),
-            scheme: "http",
-            script_name: String::new(),
-            ..ConnInfo::default()
+        let mut req = TestRequest::get("/p")
+            .server("127.0.0.1", 8000)
+            .header("Host", "backend:8000");
+        req = match remote.parse() {
+            Ok(ip) => req.peer(std::net::SocketAddr::new(ip, 5555)),
+            Err(_) => req.unix_peer(),
         };
-        let mut env = Environ::new(raw.as_bytes(), &head, &conn, Input::empty());
-        fix.fix(&mut env);
+        for line in headers.split("\r\n").filter(|l| !l.is_empty()) {
+            let (k, v) = line.split_once(": ").unwrap();
+            req = req.header(k, v);
+        }
+        req.environ(|env| fixed(fix, env)).unwrap()
+    }
+
+    fn fixed(
+        fix: &ProxyFix<fn(&mut Environ<'_>, StartResponse<'_>) -> Body>,
+        env: &mut Environ<'_>,
+    ) -> (Vec<(String, Option<String>)>, ProxyFixOrig) {
+        fix.fix(env);
         let keys = [
             "REMOTE_ADDR",
             "wsgi.url_scheme",

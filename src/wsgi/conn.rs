@@ -15,7 +15,7 @@
 //! over in-memory bytes ([`MemStream`](super::io::MemStream)).
 
 use std::cell::RefCell;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -603,32 +603,51 @@ impl<A: App, T: Transport> Connection<A, T> {
 }
 
 /// The facts of an in-memory connection: from 127.0.0.1:40000 to localhost:80, plain HTTP.
-fn in_memory_info() -> ConnInfo {
+/// Who an in-memory connection is from and to, for tests.
+#[derive(Debug, Clone)]
+pub(crate) struct MemPeer {
+    /// The client (`None`: a unix socket's unnamed peer).
+    pub(crate) peer: Option<SocketAddr>,
+    /// `SERVER_NAME` and `SERVER_PORT`.
+    pub(crate) server: (String, u16),
+}
+
+impl Default for MemPeer {
+    fn default() -> Self {
+        MemPeer {
+            peer: Some(([127, 0, 0, 1], 40000).into()),
+            server: ("localhost".into(), 80),
+        }
+    }
+}
+
+fn in_memory_info(mem: &MemPeer) -> ConnInfo {
     ConnInfo {
-        remote_addr: "127.0.0.1".into(),
-        remote_port: "40000".into(),
-        server_name: "localhost".into(),
-        server_port: "80".into(),
+        remote_addr: mem.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+        remote_port: mem.peer.map(|p| p.port().to_string()).unwrap_or_default(),
+        server_name: mem.server.0.clone(),
+        server_port: mem.server.1.to_string(),
         scheme: "http",
         ..ConnInfo::default()
     }
 }
 
 /// Serves `raw` (one or more requests, then the end of the stream) on a new in-memory
-/// connection from 127.0.0.1, from its preface to its close; returns every byte written.
-pub(crate) fn run_exchange<A: App>(svc: &Arc<Service<A>>, raw: &[u8]) -> Vec<u8> {
+/// connection from `peer`, from its preface to its close; returns every byte written.
+pub(crate) fn run_exchange<A: App>(svc: &Arc<Service<A>>, raw: &[u8], peer: &MemPeer) -> Vec<u8> {
     let mut mem = MemStream::default();
     mem.push(raw);
-    let info = in_memory_info();
-    let mut conn = Connection::new(svc.clone(), mem, info, Some([127, 0, 0, 1].into()));
+    let info = in_memory_info(peer);
+    let mut conn = Connection::new(svc.clone(), mem, info, peer.peer.map(|p| p.ip()));
     conn.run(Phase::Preface);
     std::mem::take(conn.transport_mut().output())
 }
 
 /// Builds the environ of the request at the start of `raw` (its body following it), as a
-/// connection from 127.0.0.1 would, and hands it to `f`: for tests of middleware.
+/// connection from `peer` would, and hands it to `f`: for tests of middleware.
 pub(crate) fn with_environ<R>(
     raw: &[u8],
+    peer: &MemPeer,
     f: impl FnOnce(&mut Environ<'_>) -> R,
 ) -> Result<R, HttpError> {
     let mut head = RequestHead::new();
@@ -646,7 +665,7 @@ pub(crate) fn with_environ<R>(
     let mut io = ConnIo::new(mem, READ_BUF, 0);
     let mut body = BodyReader::new(None, None, 0);
     body.start(&head)?;
-    let info = in_memory_info();
+    let info = in_memory_info(peer);
     let mut source = BodyIo {
         reader: &mut body,
         io: &mut io,
@@ -690,7 +709,7 @@ mod tests {
     /// its close; returns what it wrote.
     fn exchange<A: App>(app: A, opts: &WsgiOptions, input: &[u8]) -> String {
         let svc = Arc::new(Service::new(app, opts, None, None));
-        String::from_utf8(run_exchange(&svc, input)).unwrap()
+        String::from_utf8(run_exchange(&svc, input, &MemPeer::default())).unwrap()
     }
 
     fn hello(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {

@@ -43,7 +43,7 @@ mod response;
 mod trust;
 mod write;
 
-pub(crate) use conn::{run_exchange, with_environ, Service};
+pub(crate) use conn::{run_exchange, with_environ, MemPeer, Service};
 
 pub use app::App;
 pub use builder::{WsgiOptions, WsgiServer};
