@@ -4,7 +4,8 @@
 //! Where things live: `builder.rs` (the server and its options), `conn.rs` (the connection
 //! as a state machine, one function per phase), `preface.rs` (PROXY header before the
 //! first request), `io.rs` (the stream and its read and write buffers), `input.rs` (the
-//! request body), `write.rs` (responses, streamed bodies, error answers), `trust.rs`
+//! request body), `request/` (the query, forms, multipart, cookies and JSON, as methods on
+//! [`Environ`]), `write.rs` (responses, streamed bodies, error answers), `trust.rs`
 //! (which peers' headers are believed), `log.rs` (the access log).
 //!
 //! WSGI's contract, `app(environ, start_response) -> iterable of bytes`, in Rust:
@@ -37,6 +38,7 @@ mod io;
 mod log;
 mod pace;
 mod preface;
+mod request;
 mod response;
 mod trust;
 mod write;
@@ -45,7 +47,10 @@ pub(crate) use conn::{run_exchange, with_environ, Service};
 
 pub use app::App;
 pub use builder::{WsgiOptions, WsgiServer};
+/// A cookie, as [`Environ::cookies`] gives them (the `cookie` crate's).
+pub use cookie::Cookie;
 pub use environ::{ConnInfo, Environ, Extensions};
 pub use error::{HttpError, RequestError};
 pub use input::Input;
+pub use request::{Form, Multipart, Part, QueryPairs};
 pub use response::{Body, HeaderText, IntoStatus, StartResponse};
