@@ -341,7 +341,7 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
 ///
 /// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
 ///     let mut text = String::new();
-///     if let Err(e) = env.input().take(1 << 20).read_to_string(&mut text) {
+///     if let Err(e) = (&mut *env.input()).take(1 << 20).read_to_string(&mut text) {
 ///         match RequestError::from_io(&e) {
 ///             Some(RequestError::Disconnected) => return Body::empty(), // nobody to answer
 ///             Some(r) => start.status(r.status()),

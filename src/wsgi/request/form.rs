@@ -94,8 +94,6 @@ impl<'a> Environ<'a> {
     ///     start.status(200);
     ///     Ok(Body::from(format!("hello {user}")))
     /// }
-    /// # fn assert_app<A: greenlight::wsgi::App>(_: A) {}
-    /// # assert_app(login);
     /// ```
     ///
     /// # Errors

@@ -22,7 +22,7 @@ impl<'a> Environ<'a> {
     /// use greenlight::testing::TestRequest;
     /// use greenlight::wsgi::RequestError;
     ///
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct Point { x: i32, y: i32 }
     ///
     /// let req = TestRequest::new("POST", "/")

@@ -102,8 +102,6 @@ impl<'a> Environ<'a> {
     ///     start.status(200);
     ///     Ok(Body::from(report))
     /// }
-    /// # fn assert_app<A: greenlight::wsgi::App>(_: A) {}
-    /// # assert_app(upload);
     /// ```
     ///
     /// # Errors
@@ -146,7 +144,8 @@ impl<'e> Multipart<'e> {
     ///             one\r\n--XyZ--\r\nepilogue";
     /// let mut mp = Multipart::new(body.as_bytes(), "XyZ").unwrap();
     /// let mut part = mp.next_part().unwrap().unwrap();
-    /// assert_eq!((part.name(), part.text(100).unwrap().as_str()), ("a", "one"));
+    /// assert_eq!(part.name(), "a");
+    /// assert_eq!(part.text(100).unwrap(), "one");
     /// assert!(mp.next_part().unwrap().is_none());
     /// ```
     ///
@@ -457,7 +456,9 @@ impl<'m, 'e> Part<'m, 'e> {
     }
 
     /// The file's name as the client gave it, for a file (`filename`, or `filename*`).
-    /// Untrusted: never use it as a path without cleaning it.
+    /// Untrusted: never use it as a path without cleaning it. Browsers and Python's
+    /// `requests` send a `"` in it as `%22` (the HTML standard's form encoding); it is
+    /// given as sent, not decoded.
     pub fn filename(&self) -> Option<&str> {
         self.filename.as_deref()
     }
