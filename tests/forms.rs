@@ -88,6 +88,7 @@ fn handle(env: &Environ<'_>) -> Result<String, HttpError> {
             .cookies()
             .map(|c| format!("{}={}\n", c.name(), c.value_trimmed()))
             .collect(),
+        #[cfg(feature = "json")]
         "/json" => {
             let v: serde_json::Value = env.json(1 << 20)?;
             format!("{v}\n")
