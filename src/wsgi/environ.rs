@@ -45,7 +45,7 @@ pub struct ConnInfo {
 /// | `REQUEST_URI`, `RAW_URI` | the request-target exactly as sent |
 /// | `SERVER_PROTOCOL` | `HTTP/1.0` or `HTTP/1.1` |
 /// | `CONTENT_TYPE`, `CONTENT_LENGTH` | from those headers, when present |
-/// | `HTTP_*` | every other header: `X-Forwarded-For` is `HTTP_X_FORWARDED_FOR`; repeated headers are joined with `,` |
+/// | `HTTP_*` | every other header: `X-Forwarded-For` is `HTTP_X_FORWARDED_FOR`; repeated headers are joined with `,` (`Cookie` headers with `; `) |
 /// | `SERVER_NAME`, `SERVER_PORT` | the listening address |
 /// | `REMOTE_ADDR`, `REMOTE_PORT` | the peer (the client named by a PROXY header, with `--proxy-protocol`) |
 /// | `PROXY_ADDR`, `PROXY_PORT` | with a PROXY header only: the proxy's address the client connected to |
@@ -192,10 +192,12 @@ impl<'a> Environ<'a> {
                 None => continue,
             };
             let mut joined = latin1(value).into_owned();
+            // Cookie headers join with "; " (RFC 9113 §8.2.3), others with ",".
+            let sep = if key == "HTTP_COOKIE" { "; " } else { "," };
             if later && !key.starts_with("CONTENT_") {
                 for p in &hs[i + 1..] {
                     if p.name.get(self.buf).eq_ignore_ascii_case(name) {
-                        joined.push(',');
+                        joined.push_str(sep);
                         joined.push_str(&latin1(p.value.get(self.buf)));
                     }
                 }

@@ -8,6 +8,7 @@
 use std::io::{self, BufRead, Read};
 use std::time::{Duration, Instant};
 
+use super::error::RequestError;
 use super::io::{is_timeout, ConnIo, Transport};
 use super::pace::Pace;
 use crate::http::decode::{Chunk, ChunkedDecoder};
@@ -111,9 +112,18 @@ impl BodyReader {
     }
 
     fn fail(&mut self, e: HttpError) -> io::Error {
-        let msg = e.to_string();
+        let err = request_error_of(&e, self.peer_gone, self.max_body).into();
         self.state = BodyState::Failed(e);
-        io::Error::new(io::ErrorKind::InvalidData, msg)
+        err
+    }
+
+    /// The body bytes still to come, when the request declared them (Content-Length).
+    fn remaining(&self) -> Option<u64> {
+        match self.state {
+            BodyState::Length(n) => Some(n),
+            BodyState::Done => Some(0),
+            _ => None,
+        }
     }
 
     /// The next piece of body in the buffer, reading from the stream when needed.
@@ -122,7 +132,7 @@ impl BodyReader {
             let ready = match &mut self.state {
                 BodyState::Done => return Ok(&[]),
                 BodyState::Failed(e) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                    return Err(request_error_of(e, self.peer_gone, self.max_body).into())
                 }
                 BodyState::Length(0) => {
                     self.state = BodyState::Done;
@@ -218,7 +228,7 @@ impl BodyReader {
             Err(e) => {
                 self.peer_gone = true;
                 let _ = self.fail(HttpError::new(ErrorKind::BadChunk, "body read failed"));
-                Err(e)
+                Err(io::Error::new(e.kind(), RequestError::Disconnected))
             }
         }
     }
@@ -261,6 +271,20 @@ impl BodyReader {
     }
 }
 
+/// What the app is told about a failed body: the io::Error it reads carries this
+/// [`RequestError`], told apart by what happened (the limit, the client's pace, the client
+/// gone, or bad framing).
+fn request_error_of(e: &HttpError, peer_gone: bool, max_body: Option<u64>) -> RequestError {
+    match e.kind() {
+        _ if peer_gone => RequestError::Disconnected,
+        ErrorKind::BodyTooLarge => RequestError::TooLarge {
+            limit: max_body.unwrap_or(0),
+        },
+        ErrorKind::Timeout => RequestError::TimedOut,
+        _ => RequestError::Malformed(e.to_string()),
+    }
+}
+
 fn too_slow() -> HttpError {
     HttpError::new(
         ErrorKind::Timeout,
@@ -276,6 +300,8 @@ fn too_large() -> HttpError {
 pub(crate) trait BodySource {
     fn fill_buf(&mut self) -> io::Result<&[u8]>;
     fn consume(&mut self, n: usize);
+    /// The bytes still to come, if known (a declared Content-Length).
+    fn remaining(&self) -> Option<u64>;
 }
 
 /// A request's body reader over its connection's buffers.
@@ -292,6 +318,10 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
     fn consume(&mut self, n: usize) {
         self.reader.consume(self.io, n);
     }
+
+    fn remaining(&self) -> Option<u64> {
+        self.reader.remaining()
+    }
 }
 
 /// `wsgi.input`: the request body. `Read` and `BufRead`; reads park the green thread.
@@ -300,8 +330,31 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
 /// `Expect: 100-continue`, the `100 Continue` goes out on the first read. A body the app
 /// does not read is drained (up to a bound) after the response, or the connection closes.
 ///
-/// A malformed or truncated body makes reads fail with `InvalidData`; the server then
-/// answers 400 (or 408, 413) whatever the app returns, and closes the connection.
+/// A body that cannot be read makes reads fail with an `io::Error` that carries a
+/// [`RequestError`] saying why (find it with [`RequestError::from_io`]): too large,
+/// malformed framing, the client gone, or too slow. The server then answers 413, 400 or
+/// 408 whatever the app returns, and closes the connection.
+///
+/// ```
+/// use std::io::Read;
+/// use greenlight::wsgi::{Body, Environ, RequestError, StartResponse};
+///
+/// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+///     let mut text = String::new();
+///     if let Err(e) = (&mut *env.input()).take(1 << 20).read_to_string(&mut text) {
+///         match RequestError::from_io(&e) {
+///             Some(RequestError::Disconnected) => return Body::empty(), // nobody to answer
+///             Some(r) => start.status(r.status()),
+///             None => start.status(400), // not UTF-8
+///         };
+///         return Body::from(e.to_string());
+///     }
+///     start.status(200);
+///     Body::from(text)
+/// }
+/// # fn assert_app<A: greenlight::wsgi::App>(_: A) {}
+/// # assert_app(app);
+/// ```
 pub struct Input<'a> {
     inner: Option<&'a mut dyn BodySource>,
 }
@@ -318,24 +371,66 @@ impl<'a> Input<'a> {
         Input { inner: None }
     }
 
-    /// Reads the whole body (bounded by `max` bytes: more is an `InvalidData` error).
-    pub fn read_body(&mut self, max: usize) -> io::Result<Vec<u8>> {
+    /// Reads the whole body, at most `max` bytes.
+    ///
+    /// A declared `Content-Length` over `max` fails at once, before anything is read.
+    ///
+    /// ```
+    /// use greenlight::testing::TestRequest;
+    /// use greenlight::wsgi::RequestError;
+    ///
+    /// let req = TestRequest::new("POST", "/").body("hello");
+    /// let body = req.environ(|env| env.input().read_body(1024)).unwrap();
+    /// assert_eq!(body.unwrap(), b"hello");
+    /// let small = req.environ(|env| env.input().read_body(4)).unwrap();
+    /// assert!(matches!(small, Err(RequestError::TooLarge { limit: 4 })));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::TooLarge`] for a body over `max` (or over the server's limit),
+    /// [`RequestError::Malformed`] for broken chunked framing, [`RequestError::Disconnected`]
+    /// when the client went away before the end, [`RequestError::TimedOut`] when it sent too
+    /// slowly.
+    pub fn read_body(&mut self, max: usize) -> Result<Vec<u8>, RequestError> {
+        let too_large = RequestError::TooLarge { limit: max as u64 };
+        if let Some(s) = &self.inner {
+            if s.remaining().is_some_and(|n| n > max as u64) {
+                return Err(too_large);
+            }
+        }
         let mut out = Vec::new();
         loop {
-            let b = self.fill_buf()?;
+            let b = self.fill_buf().map_err(request_error)?;
             if b.is_empty() {
                 return Ok(out);
             }
             if out.len() + b.len() > max {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("request body larger than {max} bytes"),
-                ));
+                return Err(too_large);
             }
             out.extend_from_slice(b);
             let n = b.len();
             self.consume(n);
         }
+    }
+}
+
+/// The [`RequestError`] an io::Error from a body carries; for other io errors (a reader
+/// that is not `wsgi.input`), the closest one.
+pub(crate) fn request_error(e: io::Error) -> RequestError {
+    if RequestError::from_io(&e).is_some() {
+        if let Some(Ok(r)) = e.into_inner().map(|b| b.downcast::<RequestError>()) {
+            return *r;
+        }
+        unreachable!("from_io found a RequestError");
+    }
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => RequestError::TimedOut,
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => RequestError::Disconnected,
+        _ => RequestError::Malformed(e.to_string()),
     }
 }
 
@@ -361,5 +456,82 @@ impl BufRead for Input<'_> {
         if let Some(s) = &mut self.inner {
             s.consume(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::testing::{TestClient, TestRequest};
+    use crate::wsgi::{Body, Environ, RequestError, StartResponse, WsgiOptions};
+
+    /// What `read_body(max)` and a plain `Read` gave the app for `raw`, as the server
+    /// (with `max_body`) runs it.
+    fn seen(max_body: Option<u64>, max: usize, raw: &[u8]) -> (String, String) {
+        let got = Arc::new(Mutex::new((String::new(), String::new())));
+        let out = got.clone();
+        let app = move |env: &mut Environ<'_>, start: StartResponse<'_>| -> Body {
+            let r = env.input().read_body(max);
+            let mut rest = Vec::new();
+            let e = std::io::Read::read_to_end(&mut *env.input(), &mut rest).err();
+            let via_io = e.as_ref().and_then(RequestError::from_io);
+            *out.lock().unwrap() = (format!("{r:?}"), format!("{via_io:?}"));
+            start.status(200);
+            Body::empty()
+        };
+        let opts = WsgiOptions {
+            max_body,
+            ..WsgiOptions::default()
+        };
+        TestClient::with_options(app, &opts).send(raw, false);
+        let r = got.lock().unwrap().clone();
+        r
+    }
+
+    #[test]
+    fn body_errors_say_what_happened() {
+        let chunked = TestRequest::new("POST", "/").chunks(["0123456789", "0123456789"]);
+        let (r, io) = seen(Some(15), 100, &chunked.to_bytes());
+        assert_eq!(r, "Err(TooLarge { limit: 15 })");
+        assert_eq!(io, "Some(TooLarge { limit: 15 })");
+
+        let (r, _) = seen(None, 15, &chunked.to_bytes());
+        assert_eq!(r, "Err(TooLarge { limit: 15 })");
+
+        let bad = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let (r, io) = seen(None, 100, bad);
+        assert!(r.starts_with("Err(Malformed("), "{r}");
+        assert!(io.starts_with("Some(Malformed("), "{io}");
+
+        let cut = TestRequest::new("POST", "/")
+            .header("Content-Length", "10")
+            .body("12345");
+        // The client is gone, so nothing is answered: read it without a client.
+        let (r, io) = cut
+            .environ(|env| {
+                let r = env.input().read_body(100);
+                let e = std::io::Read::read(&mut *env.input(), &mut [0; 8]).unwrap_err();
+                (r, RequestError::from_io(&e).map(|e| e.to_string()))
+            })
+            .unwrap();
+        assert!(matches!(r, Err(RequestError::Disconnected)), "{r:?}");
+        assert_eq!(io.as_deref(), Some("the client went away"));
+    }
+
+    #[test]
+    fn a_declared_length_over_max_fails_before_reading() {
+        // Only 5 of the 100 declared bytes exist: reading would meet the end instead.
+        let req = TestRequest::new("POST", "/")
+            .header("Content-Length", "100")
+            .body("12345");
+        let r = req.environ(|env| env.input().read_body(99)).unwrap();
+        assert!(
+            matches!(r, Err(RequestError::TooLarge { limit: 99 })),
+            "{r:?}"
+        );
+        let ok = TestRequest::new("POST", "/").body("12345");
+        let r = ok.environ(|env| env.input().read_body(5)).unwrap();
+        assert_eq!(r.unwrap(), b"12345");
     }
 }

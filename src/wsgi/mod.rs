@@ -4,7 +4,8 @@
 //! Where things live: `builder.rs` (the server and its options), `conn.rs` (the connection
 //! as a state machine, one function per phase), `preface.rs` (PROXY header before the
 //! first request), `io.rs` (the stream and its read and write buffers), `input.rs` (the
-//! request body), `write.rs` (responses, streamed bodies, error answers), `trust.rs`
+//! request body), `request/` (the query, forms, multipart, cookies and JSON, as methods on
+//! [`Environ`]), `write.rs` (responses, streamed bodies, error answers), `trust.rs`
 //! (which peers' headers are believed), `log.rs` (the access log).
 //!
 //! WSGI's contract, `app(environ, start_response) -> iterable of bytes`, in Rust:
@@ -39,6 +40,7 @@ mod log;
 mod pace;
 mod preface;
 mod reply;
+mod request;
 mod response;
 mod trust;
 mod write;
@@ -47,9 +49,12 @@ pub(crate) use conn::{run_exchange, with_environ, MemPeer, Service};
 
 pub use app::App;
 pub use builder::{WsgiOptions, WsgiServer};
+/// A cookie: what [`Environ::cookies`] gives and [`StartResponse::set_cookie`] sends (the
+/// `cookie` crate's).
 pub use cookie::{Cookie, SameSite};
 pub use environ::{ConnInfo, Environ, Extensions};
 pub use error::{HttpError, RequestError};
 pub use input::Input;
 pub use reply::IntoResponse;
+pub use request::{Form, Multipart, Part, QueryPairs};
 pub use response::{Body, HeaderText, IntoStatus, StartResponse};
