@@ -314,7 +314,7 @@ impl Pool {
     /// let pool = greenlight::pool::Pool::new(2);
     /// let g = pool.spawn(|| greenlight::sleep(std::time::Duration::from_millis(50))).unwrap();
     /// assert_eq!(pool.free_count(), 1);
-    /// g.join().unwrap().unwrap();
+    /// g.join().unwrap();
     /// assert_eq!(pool.free_count(), 2);
     /// ```
     pub fn free_count(&self) -> usize {
