@@ -25,6 +25,14 @@ pub enum RequestError {
         /// The limit that was passed.
         limit: u64,
     },
+    /// More of something than the limit allows (multipart parts, bytes of a part's
+    /// headers): answer 413, as werkzeug does.
+    TooMany {
+        /// What there was too much of ("multipart parts").
+        what: &'static str,
+        /// The limit that was passed.
+        limit: u64,
+    },
     /// The request is not what it claims to be (bad JSON, a broken multipart body, a
     /// truncated chunked body): answer 400. The message says what was wrong.
     Malformed(String),
@@ -41,7 +49,7 @@ impl RequestError {
     /// The HTTP status that answers this error.
     pub fn status(&self) -> u16 {
         match self {
-            RequestError::TooLarge { .. } => 413,
+            RequestError::TooLarge { .. } | RequestError::TooMany { .. } => 413,
             RequestError::Malformed(_) => 400,
             RequestError::UnsupportedMediaType(_) => 415,
             RequestError::Disconnected => 400,
@@ -61,6 +69,7 @@ impl fmt::Display for RequestError {
             RequestError::TooLarge { limit } => {
                 write!(f, "request body larger than {limit} bytes")
             }
+            RequestError::TooMany { what, limit } => write!(f, "more than {limit} {what}"),
             RequestError::Malformed(why) => write!(f, "malformed request: {why}"),
             RequestError::UnsupportedMediaType(why) => write!(f, "unsupported media type: {why}"),
             RequestError::Disconnected => f.write_str("the client went away"),

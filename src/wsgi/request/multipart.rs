@@ -178,13 +178,13 @@ impl<'e> Multipart<'e> {
         })
     }
 
-    /// At most `n` parts: one more is [`RequestError::Malformed`].
+    /// At most `n` parts: one more is [`RequestError::TooMany`] (413).
     pub fn max_parts(mut self, n: usize) -> Self {
         self.max_parts = n;
         self
     }
 
-    /// At most `n` bytes of headers in each part: more is [`RequestError::Malformed`].
+    /// At most `n` bytes of headers in each part: more is [`RequestError::TooMany`] (413).
     pub fn max_header_size(mut self, n: usize) -> Self {
         self.max_header_size = n;
         self
@@ -236,7 +236,11 @@ impl<'e> Multipart<'e> {
         }
         self.parts += 1;
         if self.parts > self.max_parts {
-            return Err(malformed(format!("more than {} parts", self.max_parts)));
+            self.state = State::Failed;
+            return Err(RequestError::TooMany {
+                what: "multipart parts",
+                limit: self.max_parts as u64,
+            });
         }
         let headers = self.read_headers()?;
         self.state = State::Data;
@@ -374,10 +378,10 @@ impl<'e> Multipart<'e> {
             self.pos += take;
             *total += take;
             if *total > self.max_header_size {
-                return Err(malformed(format!(
-                    "part headers larger than {} bytes",
-                    self.max_header_size
-                )));
+                return Err(RequestError::TooMany {
+                    what: "bytes of headers in a multipart part",
+                    limit: self.max_header_size as u64,
+                });
             }
             if done {
                 line.pop();
@@ -768,12 +772,17 @@ mod tests {
         assert!(mp.next_part().unwrap().is_some());
         assert!(mp.next_part().unwrap().is_some());
         let e = mp.next_part().unwrap_err();
-        assert!(e.to_string().contains("more than 2 parts"), "{e}");
+        assert!(e.to_string().contains("more than 2 multipart parts"), "{e}");
+        assert_eq!(e.status(), 413);
         assert!(mp.next_part().is_err(), "a failed body stays failed");
 
         let mut mp = Multipart::new(&three[..], B).unwrap().max_header_size(20);
         let e = mp.next_part().unwrap_err();
-        assert!(e.to_string().contains("larger than 20"), "{e}");
+        assert!(
+            e.to_string().contains("more than 20 bytes of headers"),
+            "{e}"
+        );
+        assert_eq!(e.status(), 413);
 
         let big = body(&[
             ("Content-Disposition: form-data; name=t", b"0123456789"),
