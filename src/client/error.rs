@@ -34,8 +34,7 @@ pub enum ErrorKind {
     /// More redirects than [`ClientBuilder::max_redirects`](super::ClientBuilder::max_redirects)
     /// allows.
     TooManyRedirects,
-    /// A redirect that cannot be followed: no usable `Location`, or a 307/308 answer to a
-    /// request with a body (the body is not sent again).
+    /// A redirect that cannot be followed: its `Location` is not an `http` or `https` URL.
     Redirect,
     /// A status of 400 or more, from [`Response::error_for_status`](super::Response::error_for_status).
     Status,
@@ -241,8 +240,9 @@ impl From<ureq::Error> for Error {
                 None => format!("I/O error: {io}"),
             },
             U::Timeout(t) => format!("timed out ({t})"),
-            U::RedirectFailed => "a 307/308 redirect of a request with a body is not followed"
-                .to_owned(),
+            U::RedirectFailed => {
+                "a 307/308 redirect of a request with a body is not followed".to_owned()
+            }
             other => other.to_string(),
         };
         Error::new(kind, message)

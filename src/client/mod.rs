@@ -8,8 +8,10 @@
 //! - [`Client`] is cheap to clone; the clones share one keep-alive connection pool (idle
 //!   connections bounded per host and in all).
 //! - Redirects are followed up to [`ClientBuilder::max_redirects`] (10 by default): a 303
-//!   (and a 301 or 302 to anything but GET or HEAD) turns into a GET, a 307 or 308 keeps the
-//!   method; `Authorization` is dropped when the redirect leaves the host.
+//!   turns the request into a GET (a HEAD stays a HEAD), so does a 301 or 302 to a POST; a
+//!   307 or 308 keeps the method and sends the body again. `Authorization`,
+//!   `Proxy-Authorization` and `Cookie` are dropped when a redirect leaves the origin
+//!   (scheme, host and port).
 //! - Timeouts: [`ClientBuilder::connect_timeout`], [`ClientBuilder::read_timeout`] and the
 //!   overall [`ClientBuilder::timeout`] (also per request with
 //!   [`RequestBuilder::timeout`]).
@@ -50,6 +52,7 @@
 //! ```
 
 mod error;
+mod redirect;
 mod request;
 mod response;
 mod transport;
@@ -87,14 +90,19 @@ pub const DEFAULT_BODY_LIMIT: u64 = 10 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    max_redirects: u32,
+    timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.agent.config();
         f.debug_struct("Client")
-            .field("max_redirects", &c.max_redirects())
-            .field("max_idle_per_host", &c.max_idle_connections_per_host())
+            .field("max_redirects", &self.max_redirects)
+            .field("timeout", &self.timeout)
+            .field(
+                "max_idle_per_host",
+                &self.agent.config().max_idle_connections_per_host(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -520,12 +528,10 @@ impl ClientBuilder {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .allow_non_standard_methods(true)
-            .max_redirects(self.max_redirects)
-            .max_redirects_will_error(true)
+            .max_redirects(0) // followed in request.rs (see redirect.rs)
             .max_idle_connections(self.max_idle)
             .max_idle_connections_per_host(self.max_idle_per_host)
             .user_agent(self.user_agent.as_str())
-            .timeout_global(self.timeout)
             .timeout_resolve(self.connect_timeout)
             .timeout_connect(self.connect_timeout)
             .timeout_recv_response(self.read_timeout)
@@ -535,6 +541,8 @@ impl ClientBuilder {
         let connector = GreenConnector.chain(RustlsConnector::default());
         Client {
             agent: ureq::Agent::with_parts(config, connector, GreenResolver),
+            max_redirects: self.max_redirects,
+            timeout: self.timeout,
         }
     }
 

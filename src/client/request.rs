@@ -1,11 +1,12 @@
 //! A request being built: method, URL, headers, timeout; sent with a body or without.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{Method, Request, Uri};
 
 use super::error::{Error, ErrorKind};
+use super::redirect::{next_hop, Hop};
 use super::response::Response;
 use super::transport::host_and_port;
 use super::Client;
@@ -16,7 +17,7 @@ use super::Client;
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use greenlight::wsgi::{Body, WsgiServer};
 /// let server = WsgiServer::new("127.0.0.1:0", |env: &mut greenlight::wsgi::Environ<'_>, start: greenlight::wsgi::StartResponse<'_>| {
 ///     let token = env.get("HTTP_X_TOKEN").unwrap_or("none").to_owned();
@@ -129,7 +130,7 @@ impl RequestBuilder {
     /// # server.stop_now();
     /// ```
     pub fn call(self) -> Result<Response, Error> {
-        self.run(())
+        self.run(None)
     }
 
     /// Sends the request with `body` (bytes or a string), with its `Content-Length`.
@@ -141,7 +142,7 @@ impl RequestBuilder {
     /// assert_eq!(err.kind(), greenlight::client::ErrorKind::Connect);
     /// ```
     pub fn send(self, body: impl AsRef<[u8]>) -> Result<Response, Error> {
-        self.run(body.as_ref())
+        self.run(Some(body.as_ref()))
     }
 
     /// Sends `pairs` as an `application/x-www-form-urlencoded` body.
@@ -159,7 +160,7 @@ impl RequestBuilder {
             .extend_pairs(pairs)
             .finish();
         self.default_header("Content-Type", "application/x-www-form-urlencoded")
-            .run(body.as_bytes())
+            .run(Some(body.as_bytes()))
     }
 
     /// Sends `value` serialized as JSON, with `Content-Type: application/json` unless one
@@ -181,11 +182,15 @@ impl RequestBuilder {
             Error::new(ErrorKind::InvalidRequest, "cannot serialize the JSON body").with_source(e)
         })?;
         self.default_header("Content-Type", "application/json")
-            .run(body.as_slice())
+            .run(Some(body.as_slice()))
     }
 
     fn default_header(self, name: &str, value: &str) -> Self {
-        if self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             self
         } else {
             self.header(name, value)
@@ -213,40 +218,96 @@ impl RequestBuilder {
         url
     }
 
-    fn build<B>(&self, body: B) -> Result<Request<B>, Error> {
+    /// Sends the request, following redirects (see [`super::redirect`]) within the
+    /// client's limit and the overall deadline.
+    fn run(self, body: Option<&[u8]>) -> Result<Response, Error> {
         let method = Method::from_bytes(self.method.as_bytes()).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidRequest,
                 format!("{:?} is not a valid method", self.method),
             )
         })?;
-        let url = self.full_url();
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{url:?}: {e}")))?;
-        host_and_port(&uri)?;
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
+        let limit = self.timeout.or(self.client.timeout);
+        let deadline = limit.map(|t| Instant::now() + t);
+        let mut hop = Hop {
+            method,
+            url: self.full_url(),
+            headers: self.headers,
+            body,
+        };
+        let mut followed = 0;
+        loop {
+            let response = send_once(&self.client, &hop, deadline)?;
+            if self.client.max_redirects == 0 {
+                return Ok(response);
+            }
+            let location = response.header("location");
+            let Some(next) = next_hop(&hop, response.status(), location)? else {
+                return Ok(response);
+            };
+            if followed == self.client.max_redirects {
+                return Err(Error::new(
+                    ErrorKind::TooManyRedirects,
+                    format!("{}: more than {followed} redirects", self.url),
+                ));
+            }
+            followed += 1;
+            response.discard();
+            hop = next;
         }
-        request.body(body).map_err(|e| {
-            Error::new(ErrorKind::InvalidRequest, format!("{} {url}: {e}", self.method))
-        })
     }
+}
 
-    fn run<B: ureq::AsSendBody>(self, body: B) -> Result<Response, Error> {
-        let mut request = self.build(body)?;
-        if let Some(t) = self.timeout {
-            request = self
-                .client
-                .agent()
-                .configure_request(request)
-                .timeout_global(Some(t))
-                .build();
-        }
-        let response = self.client.agent().run(request)?;
-        Ok(Response::new(response))
+/// One request of a chain, within what is left of `deadline`.
+fn send_once(client: &Client, hop: &Hop<'_>, deadline: Option<Instant>) -> Result<Response, Error> {
+    let uri: Uri = hop
+        .url
+        .parse()
+        .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("{:?}: {e}", hop.url)))?;
+    host_and_port(&uri)?;
+    let mut request = Request::builder().method(hop.method.clone()).uri(uri);
+    for (name, value) in &hop.headers {
+        request = request.header(name.as_str(), value.as_str());
     }
+    let invalid = |e: ureq::http::Error| {
+        Error::new(
+            ErrorKind::InvalidRequest,
+            format!("{} {}: {e}", hop.method, hop.url),
+        )
+    };
+    let agent = client.agent();
+    let left = match deadline {
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("{}: timed out", hop.url),
+                ))
+            }
+        },
+        None => None,
+    };
+    let response = match hop.body {
+        None => run_within(agent, request.body(()).map_err(invalid)?, left),
+        Some(body) => run_within(agent, request.body(body).map_err(invalid)?, left),
+    }?;
+    Ok(Response::new(response, hop.url.clone()))
+}
+
+fn run_within<B: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: Request<B>,
+    left: Option<Duration>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let request = match left {
+        Some(_) => agent
+            .configure_request(request)
+            .timeout_global(left)
+            .build(),
+        None => request,
+    };
+    agent.run(request)
 }
 
 #[cfg(test)]
@@ -259,7 +320,10 @@ mod tests {
 
     #[test]
     fn query_parameters_are_appended_before_the_fragment() {
-        assert_eq!(builder("http://h/p").query("a", "b c").full_url(), "http://h/p?a=b+c");
+        assert_eq!(
+            builder("http://h/p").query("a", "b c").full_url(),
+            "http://h/p?a=b+c"
+        );
         assert_eq!(
             builder("http://h/p?x=1#frag").query("a", "&").full_url(),
             "http://h/p?x=1&a=%26#frag"
@@ -269,14 +333,23 @@ mod tests {
 
     #[test]
     fn bad_input_is_reported_by_kind() {
-        let kind = |b: RequestBuilder| b.build(()).unwrap_err().kind();
-        assert_eq!(kind(builder("http://h/").header("bad name", "v")), ErrorKind::InvalidRequest);
-        assert_eq!(kind(builder("http://h/").header("X", "a\r\nb")), ErrorKind::InvalidRequest);
+        // Each fails before any connection is tried (nothing listens on port 1).
+        let kind = |b: RequestBuilder| b.call().unwrap_err().kind();
+        let h = "http://127.0.0.1:1/";
+        assert_eq!(
+            kind(builder(h).header("bad name", "v")),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            kind(builder(h).header("X", "a\r\nb")),
+            ErrorKind::InvalidRequest
+        );
         assert_eq!(kind(builder("mailto:someone")), ErrorKind::InvalidUrl);
         assert_eq!(kind(builder("http://")), ErrorKind::InvalidUrl);
-        let mut bad_method = builder("http://h/");
+        let mut bad_method = builder(h);
         bad_method.method = "GE T".into();
         assert_eq!(kind(bad_method), ErrorKind::InvalidRequest);
+        assert_eq!(kind(builder(h)), ErrorKind::Connect);
     }
 
     #[test]

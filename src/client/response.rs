@@ -5,7 +5,6 @@ use std::io::{self, Read};
 
 use ureq::http::header::CONTENT_LENGTH;
 use ureq::http::HeaderMap;
-use ureq::ResponseExt;
 
 use super::error::{Error, ErrorKind};
 use super::DEFAULT_BODY_LIMIT;
@@ -59,8 +58,7 @@ impl fmt::Debug for Response {
 }
 
 impl Response {
-    pub(crate) fn new(response: ureq::http::Response<ureq::Body>) -> Response {
-        let url = response.get_uri().to_string();
+    pub(crate) fn new(response: ureq::http::Response<ureq::Body>, url: String) -> Response {
         let (parts, body) = response.into_parts();
         Response {
             status: parts.status.as_u16(),
@@ -69,6 +67,12 @@ impl Response {
             body: body.into_with_config().limit(u64::MAX).reader(),
             limit: DEFAULT_BODY_LIMIT,
         }
+    }
+
+    /// Reads and drops a little of what is left of the body, so that the connection can
+    /// serve the next request; a longer body closes it instead.
+    pub(crate) fn discard(mut self) {
+        let _ = io::copy(&mut (&mut self.body).take(64 * 1024), &mut io::sink());
     }
 
     /// The status code.
@@ -254,7 +258,11 @@ impl Response {
     /// See [`Response::limit`].
     pub fn bytes(mut self) -> Result<Vec<u8>, Error> {
         // Trust a declared length only up to a modest first allocation.
-        let hint = self.content_length().unwrap_or(0).min(self.limit).min(64 * 1024);
+        let hint = self
+            .content_length()
+            .unwrap_or(0)
+            .min(self.limit)
+            .min(64 * 1024);
         let mut out = Vec::with_capacity(hint as usize);
         let read = (&mut self.body)
             .take(self.limit.saturating_add(1))
@@ -305,8 +313,11 @@ impl Response {
     pub fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
         let url = self.url.clone();
         serde_json::from_slice(&self.bytes()?).map_err(|e| {
-            Error::new(ErrorKind::Decode, format!("{url}: body is not the JSON expected"))
-                .with_source(e)
+            Error::new(
+                ErrorKind::Decode,
+                format!("{url}: body is not the JSON expected"),
+            )
+            .with_source(e)
         })
     }
 }

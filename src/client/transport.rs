@@ -12,12 +12,12 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
 };
-use ureq::config::Config;
 
 use super::error::{step_error, ErrorKind};
 use crate::net::{lookup_host, lookup_host_timeout, TcpStream};
@@ -177,7 +177,10 @@ pub(crate) fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
     if authority.host().is_empty() {
         return Err(bad("no host"));
     }
-    Ok((authority.host(), authority.port_u16().unwrap_or(default_port)))
+    Ok((
+        authority.host(),
+        authority.port_u16().unwrap_or(default_port),
+    ))
 }
 
 #[cfg(test)]
@@ -191,10 +194,19 @@ mod tests {
 
     #[test]
     fn default_ports_by_scheme() {
-        assert_eq!(hp("http://example.com/x").unwrap(), ("example.com".into(), 80));
-        assert_eq!(hp("https://example.com").unwrap(), ("example.com".into(), 443));
+        assert_eq!(
+            hp("http://example.com/x").unwrap(),
+            ("example.com".into(), 80)
+        );
+        assert_eq!(
+            hp("https://example.com").unwrap(),
+            ("example.com".into(), 443)
+        );
         assert_eq!(hp("http://[::1]:8080/").unwrap(), ("[::1]".into(), 8080));
-        assert!(matches!(hp("ftp://example.com/"), Err(ureq::Error::BadUri(_))));
+        assert!(matches!(
+            hp("ftp://example.com/"),
+            Err(ureq::Error::BadUri(_))
+        ));
         assert!(matches!(hp("/just/a/path"), Err(ureq::Error::BadUri(_))));
     }
 
@@ -207,6 +219,9 @@ mod tests {
             reason: ureq::Timeout::Resolve,
         };
         let addrs = GreenResolver.resolve(&uri, &config, timeout).unwrap();
-        assert_eq!(&addrs[..], &["127.0.0.1:8000".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(
+            &addrs[..],
+            &["127.0.0.1:8000".parse::<SocketAddr>().unwrap()]
+        );
     }
 }

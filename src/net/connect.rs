@@ -53,7 +53,11 @@ pub fn lookup_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 /// let addrs = greenlight::net::lookup_host_timeout("127.0.0.1", 53, Duration::from_secs(1)).unwrap();
 /// assert_eq!(addrs, vec!["127.0.0.1:53".parse().unwrap()]);
 /// ```
-pub fn lookup_host_timeout(host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+pub fn lookup_host_timeout(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> io::Result<Vec<SocketAddr>> {
     lookup(host, port, Some(timeout))
 }
 
@@ -89,9 +93,10 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
 
 fn join_error(e: JoinError, host: &str) -> io::Error {
     match e {
-        JoinError::Timeout => {
-            io::Error::new(io::ErrorKind::TimedOut, format!("{host}: DNS lookup timed out"))
-        }
+        JoinError::Timeout => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{host}: DNS lookup timed out"),
+        ),
         other => io::Error::other(format!("{host}: DNS lookup failed: {other}")),
     }
 }
@@ -191,10 +196,7 @@ fn split_host_port(s: &str) -> io::Result<(&str, u16)> {
 }
 
 /// Tries each address in turn; the last error if none connects.
-fn connect_any(
-    addrs: &[SocketAddr],
-    deadline: Option<Instant>,
-) -> io::Result<may::net::TcpStream> {
+fn connect_any(addrs: &[SocketAddr], deadline: Option<Instant>) -> io::Result<may::net::TcpStream> {
     let mut last = None;
     for addr in addrs {
         let attempt = match deadline {
@@ -607,7 +609,10 @@ mod tests {
 
     #[test]
     fn host_port_strings() {
-        assert_eq!(split_host_port("example.com:80").unwrap(), ("example.com", 80));
+        assert_eq!(
+            split_host_port("example.com:80").unwrap(),
+            ("example.com", 80)
+        );
         assert_eq!(split_host_port("[::1]:8080").unwrap(), ("[::1]", 8080));
         assert!(split_host_port("example.com").is_err());
         assert!(split_host_port(":80").is_err());
