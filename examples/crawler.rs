@@ -1,113 +1,92 @@
-//! A Pool of 10 greenlets fetches 50 pages from a local server; results come back
-//! through a Queue.
+//! A Pool of 100 greenlets fetches 1,000 pages from a local server with
+//! `greenlight::client`; results come back through a Queue.
 //!
-//! The server is a small accept loop over `may::net::TcpListener`, one greenlet per
-//! connection, answering each `GET /page/N` after a 20 ms "think time". Ten workers fetch
-//! 50 pages in about 50 / 10 × 20 ms = 100 ms rather than a second.
+//! The server is a greenlight `WsgiServer` that "thinks" for 50 ms before answering each
+//! `GET /page/N`. The fetches park only their own greenlet (connect, write, wait for the
+//! answer), so 100 of them overlap: 1,000 pages take about 1000 / 100 × 50 ms = 0.5 s
+//! rather than 50 s. Keep-alive connections are reused from the client's pool.
 //!
 //! ```text
-//! cargo run --example crawler
+//! cargo run --release --example crawler
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use greenlight::client::Client;
 use greenlight::pool::Pool;
 use greenlight::queue::Queue;
-use may::net::{TcpListener, TcpStream};
+use greenlight::wsgi::{Body, Environ, StartResponse, WsgiServer};
 
-const PAGES: usize = 50;
-const WORKERS: usize = 10;
+const PAGES: usize = 1000;
+const WORKERS: usize = 100;
+const THINK: Duration = Duration::from_millis(50);
 
-fn serve(listener: TcpListener) {
-    for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
-        greenlight::spawn(move || {
-            if let Err(e) = answer(conn) {
-                eprintln!("server: {e}");
-            }
-        })
-        .detach();
-    }
+fn page(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    let path = env.path().to_owned();
+    greenlight::sleep(THINK);
+    start.status("200 OK").header("Content-Type", "text/html");
+    Body::from(format!(
+        "<html><title>{path}</title>{}</html>",
+        "x".repeat(100)
+    ))
 }
 
-fn answer(conn: TcpStream) -> std::io::Result<()> {
-    let mut reader = BufReader::new(conn);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // Skip the headers up to the blank line.
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        line.clear();
-    }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    greenlight::sleep(Duration::from_millis(20));
-    let body = format!("<html><title>{path}</title>{}</html>", "x".repeat(100));
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    reader.get_mut().write_all(response.as_bytes())
+/// Fetches `url`, returning the status and the body length.
+fn fetch(client: &Client, url: &str) -> Result<(u16, usize), greenlight::client::Error> {
+    let response = client.get(url).timeout(Duration::from_secs(10)).call()?;
+    let status = response.status();
+    Ok((status, response.bytes()?.len()))
 }
 
-/// Fetches `path`, returning the status line and the body length.
-fn fetch(addr: SocketAddr, path: &str) -> std::io::Result<(String, usize)> {
-    let mut conn = TcpStream::connect(addr)?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response)?;
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body_len = response.split("\r\n\r\n").nth(1).map_or(0, str::len);
-    Ok((status, body_len))
-}
-
-fn main() -> std::io::Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    greenlight::spawn(move || serve(listener)).detach();
+fn main() -> greenlight::Result<()> {
+    let server = WsgiServer::new("127.0.0.1:0", page).start()?;
+    let base = format!("http://{}", server.local_addr());
+    // One connection per worker can stay open between fetches.
+    let client = Client::builder().max_idle_per_host(WORKERS).build();
 
     let pool = Pool::new(WORKERS);
-    let results: Queue<(String, std::io::Result<(String, usize)>)> = Queue::unbounded();
+    type Outcome = Result<(u16, usize), greenlight::client::Error>;
+    let results: Queue<(String, Outcome)> = Queue::unbounded();
     let start = Instant::now();
     for n in 0..PAGES {
-        let results = results.clone();
-        // Waits for a free worker: never more than 10 fetches at once.
+        let (client, results) = (client.clone(), results.clone());
+        let url = format!("{base}/page/{n}");
+        // Waits for a free worker: never more than WORKERS fetches at once.
         pool.spawn(move || {
-            let path = format!("/page/{n}");
-            let outcome = fetch(addr, &path);
-            results.put((path, outcome)).expect("the queue is open");
+            let outcome = fetch(&client, &url);
+            results.put((url, outcome)).expect("the queue is open");
         })
         .expect("no Timeout in scope")
         .detach();
     }
     pool.join(None).expect("no Timeout in scope");
+    let elapsed = start.elapsed();
     results.close();
 
     let (mut ok, mut failed, mut bytes) = (0, 0, 0);
-    while let Ok((path, outcome)) = results.get() {
+    while let Ok((url, outcome)) = results.get() {
         match outcome {
-            Ok((status, len)) if status.contains("200") => {
+            Ok((200, len)) => {
                 ok += 1;
                 bytes += len;
             }
             Ok((status, _)) => {
                 failed += 1;
-                eprintln!("{path}: {status}");
+                eprintln!("{url}: status {status}");
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("{path}: {e}");
+                eprintln!("{url}: {e}");
             }
         }
     }
+    let expected = THINK * (PAGES / WORKERS) as u32;
     println!(
-        "fetched {ok}/{PAGES} pages ({failed} failed, {bytes} body bytes) with {WORKERS} workers in {:.1?}",
-        start.elapsed()
+        "fetched {ok}/{PAGES} pages ({failed} failed, {bytes} body bytes) with {WORKERS} greenlets in {elapsed:.2?} \
+         (think time x {} = {expected:.2?}; one after another: {:.1?})",
+        PAGES / WORKERS,
+        THINK * PAGES as u32
     );
+    server.stop(Duration::from_secs(1));
     Ok(())
 }

@@ -12,8 +12,8 @@ import sys
 
 # Bottom to top; a module may use its own layer and those below.
 RANK = {"error": 0, "time": 0, "config": 1, "logging": 1, "green": 2, "net": 3,
-        "server": 4, "http": 5, "wsgi": 6, "middleware": 7, "testing": 7, "deploy": 8, "lib": 9,
-        "fuzzing": 9}
+        "server": 4, "http": 5, "client": 6, "wsgi": 7, "middleware": 8, "testing": 8,
+        "deploy": 9, "lib": 10, "fuzzing": 10}
 # Root re-exports, by the layer they come from.
 ROOT = {"Error": "error", "Result": "error", "spawn": "green", "sleep": "green", "try_sleep": "green",
         "yield_now": "green", "Greenlet": "green", "Timeout": "green",

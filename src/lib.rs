@@ -59,6 +59,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 mod deploy;
 mod error;

@@ -15,14 +15,20 @@
 //! `may::net::TcpListener::bind` sets `SO_REUSEPORT`, so binding a busy port would silently
 //! succeed and split the traffic with another process. Listeners here are built with socket2
 //! instead: a busy address is an error that says so.
+//!
+//! For outbound connections, [`TcpStream`] and [`UnixStream`] connect, read and write
+//! without blocking the worker thread, and [`lookup_host`] resolves names on the thread
+//! pool.
 
 mod allow;
+mod connect;
 mod limits;
 mod listener;
 mod stream;
 mod tls;
 
 pub use allow::{AllowList, AllowListError};
+pub use connect::{lookup_host, lookup_host_timeout, TcpStream, ToAddrs, UnixStream};
 pub use limits::{connection_capacity, raise_open_files_limit};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
