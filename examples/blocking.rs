@@ -13,9 +13,20 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use greenlight::net::TcpStream;
+use greenlight::server::{Conn, StreamServer};
 use greenlight::threadpool;
 use greenlight::{configure, RuntimeConfig};
-use may::net::{TcpListener, TcpStream};
+
+/// Echoes what the client sends, on the connection's own green thread.
+fn echo(mut conn: Conn, _peer: greenlight::net::Addr) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 || conn.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
 
 fn main() -> std::io::Result<()> {
     // One worker: any blocking call on it would stall the server.
@@ -24,23 +35,8 @@ fn main() -> std::io::Result<()> {
         ..Default::default()
     });
 
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    greenlight::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            greenlight::spawn(move || {
-                let mut buf = [0u8; 64];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            })
-            .detach();
-        }
-    })
-    .detach();
+    let server = StreamServer::new(vec!["127.0.0.1:0".parse().unwrap()], echo).start()?;
+    let addr = server.local_addr().as_tcp().expect("a TCP address");
 
     let start = Instant::now();
     let blockers: Vec<_> = (0..4)

@@ -47,8 +47,9 @@
 //!   [`coroutine_local!`] for per-greenlet state.
 //! - **No blocking OS calls.** `std::thread::sleep`, `std::sync::Mutex` held while waiting,
 //!   std file or socket I/O, a blocking database driver or DNS lookup stop the worker thread
-//!   and every greenlet on it. Use greenlight's primitives, `may::net`, and
-//!   [`threadpool::spawn_blocking`] for the rest.
+//!   and every greenlet on it. Use greenlight's primitives, green sockets
+//!   ([`net::TcpStream`], [`net::lookup_host`], [`client`] for HTTP), and
+//!   [`threadpool::spawn_blocking`] for the rest (see `docs/calling-services.md`).
 //! - **Mind the stack.** A greenlet's stack has a fixed size
 //!   ([`config::DEFAULT_STACK_SIZE`], set with [`configure`]); overflowing it kills the
 //!   process. Put large buffers on the heap and avoid deep recursion.
@@ -103,6 +104,6 @@ pub use green::{event, lock, pool, queue, threadpool};
 pub use green::{Greenlet, JoinError, RuntimeConfig, Timeout, TimeoutError};
 /// The `may` runtime greenlight runs on, at the version greenlight was built with, for what
 /// greenlight does not wrap (`may::sync` primitives, `may::go!`). Everyday code needs
-/// none of it: greenlight has green sockets ([`net`], `client`), [`sleep`], and the
+/// none of it: greenlight has green sockets ([`net`], [`client`]), [`sleep`], and the
 /// primitives in [`event`], [`queue`], [`lock`] and [`pool`].
 pub use may;
