@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use greenlight::wsgi::{Body, Cookie, Environ, HttpError, StartResponse};
+use greenlight::wsgi::{app_fn, Body, Cookie, Environ, HttpError, StartResponse};
 use serde::{Deserialize, Serialize};
 
 /// The largest request body accepted (a bigger one gets 413).
@@ -107,11 +107,11 @@ impl Todos {
                     "GET" => self.show(id, start),
                     "PATCH" => self.update(id, env, start),
                     "DELETE" => self.delete(id, start),
-                    _ => not_allowed(start, "GET, PATCH, DELETE"),
+                    _ => Err(HttpError::method_not_allowed(&["GET", "PATCH", "DELETE"])),
                 }
             }
-            (Route::Todos, _) => not_allowed(start, "GET, POST"),
-            (Route::Last, _) => not_allowed(start, "GET"),
+            (Route::Todos, _) => Err(HttpError::method_not_allowed(&["GET", "POST"])),
+            (Route::Last, _) => Err(HttpError::method_not_allowed(&["GET"])),
         }
     }
 
@@ -210,16 +210,10 @@ impl Todos {
     }
 }
 
-/// 405 with the methods the route does allow.
-fn not_allowed(start: StartResponse<'_>, allow: &'static str) -> Result<Body, HttpError> {
-    start.status(405).header("Allow", allow);
-    Ok(Body::from("method not allowed\n"))
-}
-
 /// The app: one `Todos` shared by every connection.
 fn app() -> impl greenlight::wsgi::App {
     let todos = Arc::new(Todos::new());
-    move |env: &mut Environ<'_>, start: StartResponse<'_>| todos.handle(env, start)
+    app_fn(move |env, start| todos.handle(env, start))
 }
 
 fn main() {

@@ -364,7 +364,24 @@ impl<A: App> TestClient<A> {
     }
 
     /// Sends raw bytes (a malformed request, say) from 127.0.0.1 and returns the first
-    /// final response. No cookies are added.
+    /// final response. No cookies are added. `head_only` says the request was a `HEAD`, so
+    /// that the response is read as headers without a body (its `Content-Length` is the
+    /// length a `GET` would get).
+    ///
+    /// ```
+    /// use greenlight::testing::TestClient;
+    /// use greenlight::wsgi::{app_fn, Body};
+    ///
+    /// let client = TestClient::new(app_fn(|_env, start| {
+    ///     start.status(200);
+    ///     Body::from("hello")
+    /// }));
+    /// let r = client.send(b"GET / HTTP/1.0\r\n\r\n", false);
+    /// assert_eq!((r.status(), r.text().as_str()), (200, "hello"));
+    /// let r = client.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true);
+    /// assert_eq!((r.header("content-length"), r.body()), (Some("5"), &b""[..]));
+    /// assert_eq!(client.send(b"GET / HTTP/1.1\r\n\r\n", false).status(), 400); // no Host
+    /// ```
     pub fn send(&self, raw: &[u8], head_only: bool) -> TestResponse {
         self.exchange(raw, head_only, &MemPeer::default())
     }

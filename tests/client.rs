@@ -538,3 +538,40 @@ fn green_tcp_stream_talks_http() {
     );
     server.stop_now();
 }
+
+/// The real use: a handler, on its connection's green thread (the server's default stack),
+/// calls another service over TLS with a fresh client, so the handshake, certificate
+/// checks and the whole exchange run there.
+#[test]
+fn a_handler_calls_another_service_over_tls() {
+    let (ca_pem, tls) = test_pki();
+    let backend = |_: &mut Environ<'_>, start: StartResponse<'_>| {
+        start.status(200);
+        Body::from("from the backend")
+    };
+    let backend = WsgiServer::new("127.0.0.1:0", backend)
+        .tls(tls)
+        .start()
+        .unwrap();
+    let url = format!(
+        "https://localhost:{}/",
+        backend.local_addr().port().unwrap()
+    );
+    let front = move |_: &mut Environ<'_>, start: StartResponse<'_>| {
+        let client = Client::builder()
+            .platform_roots(false)
+            .add_root_certificate_pem(ca_pem.as_bytes())
+            .unwrap()
+            .build();
+        let text = client.get(&url).call().and_then(|r| r.text());
+        start.status(200);
+        Body::from(text.unwrap_or_else(|e| format!("failed: {e}")))
+    };
+    let (front, base) = serve(front);
+    for _ in 0..3 {
+        let r = Client::new().get(&base).call().unwrap();
+        assert_eq!(r.text().unwrap(), "from the backend");
+    }
+    front.stop_now();
+    backend.stop_now();
+}

@@ -211,8 +211,8 @@ pub(super) static FLAGS: &[Flag] = &[
         "workers",
         "INT",
         Group::Workers,
-        "Worker processes. With more than 1, a master process starts them, replaces any \
-         that dies, and handles gunicorn's signals",
+        "Worker processes. A master process starts them (even 1), replaces any that \
+         dies, and handles gunicorn's signals",
         |c, a| a.usize(1, usize::MAX).map(|n| c.workers = n),
     )
     .short('w')
@@ -251,7 +251,7 @@ pub(super) static FLAGS: &[Flag] = &[
         "max-requests",
         "INT",
         Group::Workers,
-        "Restart a worker after this many requests (with more than 1 worker); 0 = never",
+        "Restart a worker after this many requests; 0 = never",
         |c, a| a.int(0, u64::MAX).map(|n| c.max_requests = n),
     )
     .default(|d| d.max_requests.to_string()),
@@ -267,8 +267,7 @@ pub(super) static FLAGS: &[Flag] = &[
         "timeout",
         "SECONDS",
         Group::Timeouts,
-        "A worker silent this long is killed and replaced (with more than 1 worker); \
-         0 = never",
+        "A worker silent this long is killed and replaced by the master; 0 = never",
         |c, a| a.seconds(true).map(|t| c.timeout = t),
     )
     .short('t')
@@ -438,8 +437,7 @@ pub(super) static FLAGS: &[Flag] = &[
         "pid",
         "FILE",
         Group::Other,
-        "Write the server's pid (the master's, with more than 1 worker) to this file; \
-         removed on exit",
+        "Write the master's pid to this file; removed on exit",
         |c, a| a.path().map(|p| c.pid = p),
     ),
 ];

@@ -60,3 +60,35 @@ impl App for Box<dyn App> {
         (**self).call(env, start)
     }
 }
+
+/// Makes a closure an [`App`], with its parameter types inferred: Rust infers a closure's
+/// higher-ranked signature only where an `Fn` bound expects it, so a closure handed
+/// straight to [`WsgiServer::new`](super::WsgiServer::new) or
+/// `testing::TestClient::new` needs both parameters spelled out
+/// (`|env: &mut Environ<'_>, start: StartResponse<'_>|`). This is the usual way to build
+/// an app around shared state (`tower::service_fn`'s idea).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// use greenlight::testing::TestClient;
+/// use greenlight::wsgi::{app_fn, Body};
+///
+/// let hits = Arc::new(AtomicU64::new(0));
+/// let app = app_fn(move |_env, start| {
+///     let n = hits.fetch_add(1, Ordering::Relaxed) + 1;
+///     start.status(200);
+///     Body::from(format!("hit {n}"))
+/// });
+/// let client = TestClient::new(app);
+/// client.get("/");
+/// assert_eq!(client.get("/").text(), "hit 2");
+/// ```
+pub fn app_fn<F, R>(f: F) -> F
+where
+    F: Fn(&mut Environ<'_>, StartResponse<'_>) -> R + Send + Sync + 'static,
+    R: IntoResponse,
+{
+    f
+}

@@ -96,8 +96,17 @@ impl From<RequestError> for io::Error {
 ///
 /// Handlers that return `Result<Body, HttpError>` can use `?` on any error type: a
 /// [`RequestError`] (also inside an `io::Error`) keeps its status (413, 400, ...), anything
-/// else becomes a 500. A 4xx is answered with its message as the body; a 5xx is logged with
-/// its cause and answered with a bare `Internal Server Error`, so no detail leaks.
+/// else becomes a 500, so map a client's mistake to a 4xx yourself
+/// (`.map_err(|_| HttpError::bad_request("id must be a number"))?`).
+///
+/// The answer drops the status and headers the handler set before failing, and carries
+/// the error's own [`header`](HttpError::header)s. A 4xx is answered with its message; a
+/// 5xx is logged with its cause and answered with its bare reason phrase, so no detail
+/// leaks. The body is plain text, or `{"error": "...", "status": N}` as
+/// `application/json` for a client whose `Accept` asks for JSON (and not HTML).
+///
+/// In tests, the log line of a 5xx goes wherever `log` records go: call
+/// [`logging::init`](crate::logging::init)`("-", ...)` to see them on stdout.
 ///
 /// ```
 /// use greenlight::wsgi::{Body, Environ, HttpError, StartResponse};
@@ -118,6 +127,7 @@ pub struct HttpError {
     status: u16,
     message: Cow<'static, str>,
     source: Option<Box<dyn StdError + Send + Sync>>,
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 impl HttpError {
@@ -132,7 +142,42 @@ impl HttpError {
             status,
             message: message.into(),
             source: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Sends this header with the error's answer (`Allow` with a 405, `Retry-After` with a
+    /// 503, `WWW-Authenticate` with a 401). An invalid one makes the answer a 500, as with
+    /// [`StartResponse::header`](super::StartResponse::header).
+    ///
+    /// ```
+    /// use greenlight::wsgi::HttpError;
+    /// let busy = HttpError::new(503, "try again soon").header("Retry-After", "5");
+    /// assert_eq!(busy.headers()[0].1, "5");
+    /// ```
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> HttpError {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The headers sent with the error's answer.
+    pub fn headers(&self) -> &[(Cow<'static, str>, Cow<'static, str>)] {
+        &self.headers
+    }
+
+    /// `405 Method Not Allowed`, with the `Allow` header RFC 9110 requires.
+    ///
+    /// ```
+    /// use greenlight::wsgi::HttpError;
+    /// let e = HttpError::method_not_allowed(&["GET", "POST"]);
+    /// assert_eq!((e.status(), &*e.headers()[0].1), (405, "GET, POST"));
+    /// ```
+    pub fn method_not_allowed(allow: &[&str]) -> HttpError {
+        HttpError::new(405, "Method Not Allowed").header("Allow", allow.join(", "))
     }
 
     /// `400 Bad Request` with `message`.
@@ -199,6 +244,7 @@ impl fmt::Debug for HttpError {
             .field("status", &self.status)
             .field("message", &self.message)
             .field("source", &self.source)
+            .field("headers", &self.headers)
             .finish()
     }
 }

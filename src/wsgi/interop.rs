@@ -1,4 +1,5 @@
-//! The request as the `http` crate's types, for routers and libraries written against them.
+//! The request as the `http` crate's types, for routers and libraries written against them
+//! (add `http = "1"` to your `Cargo.toml` to name them).
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 

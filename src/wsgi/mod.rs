@@ -47,7 +47,7 @@ mod write;
 
 pub(crate) use conn::{run_exchange, with_environ, MemPeer, Service};
 
-pub use app::App;
+pub use app::{app_fn, App};
 pub use builder::{WsgiOptions, WsgiServer};
 /// A cookie: what [`Environ::cookies`] gives and [`StartResponse::set_cookie`] sends (the
 /// `cookie` crate's).

@@ -15,7 +15,9 @@ use super::{Body, Environ, HttpError, StartResponse};
 ///   a logged 500. So `?` works in handlers.
 /// - [`HttpError`] itself.
 /// - `http::Response<B>` with `B: Into<Body>`: its status, headers and body, for code
-///   written against the `http` crate's types.
+///   written against the [`http`](https://docs.rs/http/1) crate's types (add `http = "1"`
+///   to your `Cargo.toml` to name them; `greenlight::http` is another thing, the server's
+///   own HTTP/1.1 parser).
 ///
 /// ```
 /// use greenlight::wsgi::{Body, Environ, HttpError, StartResponse};
@@ -66,35 +68,85 @@ impl IntoResponse for HttpError {
     fn into_response(self, env: &Environ<'_>, start: &StartResponse<'_>) -> Body {
         start.reset();
         let status = self.status();
-        if status >= 500 {
-            let mut why = self.message().to_owned();
-            let mut cause = self
-                .source()
-                .map(|s| s as &(dyn std::error::Error + 'static));
-            while let Some(c) = cause {
-                if c.to_string() != why {
-                    let _ = write!(why, ": {c}");
-                }
-                cause = c.source();
-            }
-            log::error!(
-                "Error handling request {} {}: {status} {why}",
-                env.method(),
-                env.get("REQUEST_URI").unwrap_or(""),
-            );
-            start
-                .status(status)
-                .header("Content-Type", "text/plain; charset=utf-8");
-            let reason = crate::http::encode::reason_phrase(status);
-            return Body::from(format!("{reason}\n"));
+        let text = if status >= 500 {
+            log_server_error(&self, env);
+            crate::http::encode::reason_phrase(status).to_owned()
+        } else {
+            self.message().to_owned()
+        };
+        start.status(status);
+        for (name, value) in self.headers() {
+            start.header(name.clone(), value.clone());
         }
-        start
-            .status(status)
-            .header("Content-Type", "text/plain; charset=utf-8");
-        let mut text = self.message().to_owned();
-        text.push('\n');
-        Body::from(text)
+        if wants_json(env) {
+            start.header("Content-Type", "application/json");
+            Body::from(format!(
+                "{{\"error\":{},\"status\":{status}}}",
+                json_string(&text)
+            ))
+        } else {
+            start.header("Content-Type", "text/plain; charset=utf-8");
+            Body::from(text + "\n")
+        }
     }
+}
+
+/// Logs a 5xx with its whole cause chain, naming the request.
+fn log_server_error(e: &HttpError, env: &Environ<'_>) {
+    let mut why = e.message().to_owned();
+    let mut cause = e.source().map(|s| s as &(dyn std::error::Error + 'static));
+    while let Some(c) = cause {
+        if c.to_string() != why {
+            let _ = write!(why, ": {c}");
+        }
+        cause = c.source();
+    }
+    log::error!(
+        "Error handling request {} {}: {} {why}",
+        env.method(),
+        env.get("REQUEST_URI").unwrap_or(""),
+        e.status(),
+    );
+}
+
+/// Whether the client asked for JSON rather than HTML (`Accept: application/json`, or
+/// any `+json` type, listed before any HTML).
+fn wants_json(env: &Environ<'_>) -> bool {
+    let Some(accept) = env.get("HTTP_ACCEPT") else {
+        return false;
+    };
+    for range in accept.split(',') {
+        let media = range.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("text/html") {
+            return false;
+        }
+        let lower = media.to_ascii_lowercase();
+        if lower == "application/json" || lower.ends_with("+json") {
+            return true;
+        }
+    }
+    false
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl<B: Into<Body>> IntoResponse for http::Response<B> {
@@ -108,7 +160,7 @@ impl<B: Into<Body>> IntoResponse for http::Response<B> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::TestClient;
+    use crate::testing::{TestClient, TestRequest};
     use crate::wsgi::{Body, Environ, HttpError, RequestError, StartResponse};
 
     fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Result<Body, HttpError> {
@@ -139,6 +191,38 @@ mod tests {
             (500, "Internal Server Error\n")
         );
         assert_eq!(client.get("/parse?30").text(), "30");
+    }
+
+    #[test]
+    fn errors_carry_their_headers_and_speak_json_to_json_clients() {
+        let app = |env: &mut Environ<'_>, _: StartResponse<'_>| -> Result<Body, HttpError> {
+            match env.path() {
+                "/busy" => Err(HttpError::new(503, "db down").header("Retry-After", "5")),
+                _ => Err(HttpError::method_not_allowed(&["GET", "HEAD"])),
+            }
+        };
+        let client = TestClient::new(app);
+        let r = client.request(TestRequest::post("/"));
+        assert_eq!((r.status(), r.header("allow")), (405, Some("GET, HEAD")));
+        assert_eq!(r.text(), "Method Not Allowed\n");
+        let json = |path: &str, accept: &str| {
+            client.request(TestRequest::get(path).header("Accept", accept))
+        };
+        let r = json("/", "application/json");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.text(), r#"{"error":"Method Not Allowed","status":405}"#);
+        let r = json("/busy", "text/html, application/json");
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!((r.status(), r.header("retry-after")), (503, Some("5")));
+        assert_eq!(
+            r.text(),
+            "Service Unavailable\n",
+            "no detail of a 5xx leaks"
+        );
+        assert_eq!(
+            super::json_string("a\"b\\c\n\u{1}é"),
+            r#""a\"b\\c\n\u0001é""#
+        );
     }
 
     #[test]
