@@ -284,3 +284,19 @@ fn a_worker_whose_master_is_killed_exits() {
     });
     assert!(gone, "worker {worker} still runs without its master");
 }
+
+/// INT is a quick stop: with no client connected, nothing is cut short and the log says
+/// no such thing (the accept loops' own wake-up connections are not clients).
+#[test]
+fn a_quick_stop_of_an_idle_server_warns_of_nothing() {
+    let mut p = start("sleep", &["-b", "127.0.0.1:0"]);
+    boot(&p, 1);
+    p.signal("INT");
+    assert!(p.wait_exit(20).success());
+    let warned: Vec<String> = p
+        .lines
+        .try_iter()
+        .filter(|l| l.contains("WARNING"))
+        .collect();
+    assert!(warned.is_empty(), "{warned:?}");
+}

@@ -28,6 +28,9 @@ const IDLE_LAST_CALL: Duration = Duration::from_millis(100);
 const WAKE_WAIT: Duration = Duration::from_secs(2);
 /// How long one knock on a listener may take to connect.
 const KNOCK_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long idle connections get to close at the end of a stop before the rest are
+/// cancelled.
+const IDLE_CLOSE_WAIT: Duration = Duration::from_millis(50);
 /// After the grace period, how long cancelled connections get to unwind.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
@@ -254,6 +257,15 @@ impl Registry {
 
     /// Cancels whatever is left after the grace period and gives it a moment to unwind.
     fn cancel_rest(&self) {
+        // Idle connections (among them the accept loops' own wake-up knocks) are closed
+        // without a word: only work cut short deserves the warning.
+        // A connection accepted a moment ago may not have run yet: it gets the same short
+        // wait to go idle (or, for a knock, to see its end of stream).
+        let until = Instant::now() + IDLE_CLOSE_WAIT;
+        while self.active() > 0 && Instant::now() < until {
+            self.close_idle();
+            pause(STOP_POLL);
+        }
         let left = self.active();
         if left > 0 {
             log::warn!("grace period over: cancelling {left} connection(s)");
