@@ -349,6 +349,15 @@ pub(super) static FLAGS: &[Flag] = &[
     .aliases(&["limit-request-field_size"])
     .default(|d| d.limit_request_field_size.to_string()),
     Flag::value(
+        "limit-request-body",
+        "BYTES",
+        Group::Limits,
+        "Largest request body (like nginx's client_max_body_size: 1048576, 512k, 10m); a \
+         larger one gets 413 before it is read. 0 = no limit but each app's own",
+        |c, a| a.size(0, u64::MAX).map(|n| c.limit_request_body = n),
+    )
+    .default(|d| d.limit_request_body.to_string()),
+    Flag::value(
         "access-logfile",
         "FILE",
         Group::Logging,
@@ -531,6 +540,23 @@ mod tests {
         assert!(ok(&["--proxy-protocol"]).proxy_protocol);
         assert_eq!(err(&["--reuse-port=yes"]), "--reuse-port takes no value");
         assert!(err(&["--proxy-protocol=1"]).contains("--proxy-protocol"));
+    }
+
+    #[test]
+    fn limit_request_body() {
+        assert_eq!(ok(&[]).limit_request_body, 0);
+        assert_eq!(
+            both("--limit-request-body", "10m").limit_request_body,
+            10 << 20
+        );
+        assert_eq!(
+            both("--limit-request-body", "1500").limit_request_body,
+            1500
+        );
+        assert!(err(&["--limit-request-body", "ten"]).contains("a size in bytes"));
+        let c = ok(&["--limit-request-body", "64k"]);
+        let opts = crate::wsgi::WsgiOptions::try_from(&c).unwrap();
+        assert_eq!(opts.max_body, Some(64 << 10));
     }
 
     #[test]

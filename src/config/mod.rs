@@ -133,6 +133,9 @@ pub struct Config {
     /// Default 8190 (0 means the default, 8190, as in gunicorn's parser; see
     /// [`Config::field_size_limit`]).
     pub limit_request_field_size: usize,
+    /// `--limit-request-body`: the largest request body accepted, in bytes (0, the
+    /// default: no limit beyond what each app reads); a larger one is answered 413.
+    pub limit_request_body: u64,
     /// `--access-logfile`: `-` for stdout, a path, or `None` (off, the default).
     pub access_logfile: Option<String>,
     /// `--access-logformat`: gunicorn's atoms.
@@ -187,6 +190,7 @@ impl Default for Config {
             limit_request_line: 4094,
             limit_request_fields: 100,
             limit_request_field_size: 8190,
+            limit_request_body: 0,
             access_logfile: None,
             access_log_format: DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
             error_logfile: "-".to_owned(),

@@ -77,6 +77,17 @@ impl Arg<'_> {
     /// [`MIN_STACK_SIZE`]`..=`[`MAX_STACK_SIZE`].
     pub fn stack_size(&self) -> Result<usize, ConfigError> {
         let expected = "a size in bytes from 8k to 1g, like 262144, 256k, 256KiB or 1m";
+        let n = self.size_within(MIN_STACK_SIZE as u64, MAX_STACK_SIZE as u64, expected)?;
+        Ok(n as usize)
+    }
+
+    /// A size in bytes, or with a k/KiB, m/MiB or g/GiB suffix, in `min..=max`.
+    pub fn size(&self, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let expected = "a size in bytes, like 1048576, 512k, 512KiB or 10m";
+        self.size_within(min, max, expected)
+    }
+
+    fn size_within(&self, min: u64, max: u64, expected: &str) -> Result<u64, ConfigError> {
         let v = self.value;
         let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
         let (digits, suffix) = v.split_at(split);
@@ -89,9 +100,7 @@ impl Arg<'_> {
         };
         let n: u64 = digits.parse().map_err(|_| self.invalid(expected))?;
         match n.checked_mul(unit) {
-            Some(bytes) if (MIN_STACK_SIZE as u64..=MAX_STACK_SIZE as u64).contains(&bytes) => {
-                Ok(bytes as usize)
-            }
+            Some(bytes) if (min..=max).contains(&bytes) => Ok(bytes),
             _ => Err(self.invalid(expected)),
         }
     }

@@ -102,7 +102,7 @@ impl TryFrom<&Config> for WsgiOptions {
             header_timeout: c.header_timeout,
             body_timeout: c.body_timeout,
             min_rate: c.min_rate,
-            max_body: None,
+            max_body: (c.limit_request_body > 0).then_some(c.limit_request_body),
             script_name: String::new(),
             access_log: c.access_logfile.clone(),
             access_log_format: c.access_log_format.clone(),
@@ -134,6 +134,7 @@ mod tests {
             ),
             (d.keep_alive, d.header_timeout, d.body_timeout, d.min_rate)
         );
+        assert_eq!(from.max_body, d.max_body);
         assert_eq!(from.access_log_format, d.access_log_format);
         assert_eq!(from.forwarded_allow_ips, d.forwarded_allow_ips);
         assert_eq!(from.proxy_protocol, d.proxy_protocol);
