@@ -191,38 +191,23 @@ fn malformed_chunked_body_gets_400_whatever_the_app_says_and_closes() {
     srv.stop(Duration::from_secs(1));
 }
 
+/// Each refusal's status is checked in tests/in_memory.rs; here, that a refused
+/// connection really closes and costs the server nothing else.
 #[test]
-fn malformed_heads_get_the_right_status() {
+fn malformed_heads_close_the_connection_and_cost_nothing_else() {
     let (srv, port) = serve(echo);
-    let cases: [(&[u8], u16); 6] = [
+    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(5000));
+    let cases: [(&[u8], u16); 3] = [
         (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
         (b"GET / HTTP/3.0\r\n\r\n", 505),
-        (
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            400,
-        ),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", 501),
-        (
-            b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
-            400,
-        ),
-        (b"GET /\x01 HTTP/1.1\r\n\r\n", 400),
+        (long.as_bytes(), 414),
     ];
     for (raw, want) in cases {
         let mut c = connect(port);
         c.send(raw);
-        let r = c.read_response().unwrap();
-        assert_eq!(r.status, want, "{}", String::from_utf8_lossy(raw));
+        assert_eq!(c.read_response().unwrap().status, want);
         assert!(c.is_closed());
     }
-    let mut c = connect(port);
-    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(5000));
-    c.send(long.as_bytes());
-    assert_eq!(c.read_response().unwrap().status, 414);
-    let mut c = connect(port);
-    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(9000));
-    c.send(big.as_bytes());
-    assert_eq!(c.read_response().unwrap().status, 431);
     still_serving(port);
     srv.stop(Duration::from_secs(1));
 }

@@ -434,13 +434,19 @@ pub(crate) fn request_error(e: io::Error) -> RequestError {
     }
 }
 
+/// `Read::read` for a reader whose own buffer is the place to read from: copies what
+/// `fill_buf` has, without a second buffer.
+pub(crate) fn read_buffered<R: BufRead + ?Sized>(r: &mut R, out: &mut [u8]) -> io::Result<usize> {
+    let b = r.fill_buf()?;
+    let n = b.len().min(out.len());
+    out[..n].copy_from_slice(&b[..n]);
+    r.consume(n);
+    Ok(n)
+}
+
 impl Read for Input<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let b = self.fill_buf()?;
-        let n = b.len().min(out.len());
-        out[..n].copy_from_slice(&b[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, out)
     }
 }
 

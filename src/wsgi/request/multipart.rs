@@ -527,11 +527,7 @@ impl<'m, 'e> Part<'m, 'e> {
 
 impl Read for Part<'_, '_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let b = self.fill_buf()?;
-        let n = b.len().min(out.len());
-        out[..n].copy_from_slice(&b[..n]);
-        self.consume(n);
-        Ok(n)
+        super::super::input::read_buffered(self, out)
     }
 }
 
