@@ -454,6 +454,17 @@ fn parse_response(raw: Vec<u8>, head_only: bool) -> Result<TestResponse, String>
             .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
             .collect();
         let rest = &raw[end + 4..];
+        if status == 101 {
+            // The connection left HTTP: what follows is the new protocol's.
+            let (body, reason) = (rest.to_vec(), reason.to_owned());
+            return Ok(TestResponse {
+                status,
+                reason,
+                headers,
+                body,
+                raw,
+            });
+        }
         if (100..200).contains(&status) {
             at = end + 4;
             continue;

@@ -18,10 +18,13 @@ pub(crate) const CLOSING: u8 = 2;
 /// An exchange began but its request is still arriving: the connection may be shed (the
 /// oldest first) when the server is full.
 pub(crate) const RECEIVING: u8 = 3;
+/// A long-lived connection (a WebSocket) waits for its peer: a stop closes its read side
+/// as it does an idle one's, but it is never shed to make room.
+pub(crate) const WAITING: u8 = 4;
 
 /// The registry's entry for a live connection: what a stop needs to close or cancel it.
 pub(crate) struct ConnEntry {
-    /// `BUSY`, `IDLE`, `RECEIVING` or `CLOSING`.
+    /// `BUSY`, `IDLE`, `RECEIVING`, `WAITING` or `CLOSING`.
     pub(crate) state: AtomicU8,
     /// When the connection last began `RECEIVING` (see [`super::shed::now_ms`]).
     pub(crate) since: AtomicU64,
@@ -130,6 +133,15 @@ impl Conn {
             .since
             .store(super::shed::now_ms(), Ordering::Relaxed);
         self.move_to(RECEIVING)
+    }
+
+    /// Marks a long-lived connection (a WebSocket, a stream of events) as waiting for its
+    /// peer. A stopping server closes its read side, as for an idle connection (the
+    /// handler sees the end of the stream, [`is_stopping`](Self::is_stopping) is true, and
+    /// it may say goodbye); unlike an idle one it is never shed when the server is full.
+    /// Returns `false` if the server already closed it.
+    pub fn set_waiting(&self) -> bool {
+        self.move_to(WAITING)
     }
 
     /// Marks the connection busy (a request began, or is complete). Returns `false` if the

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use may::sync::{Semphore, SyncFlag};
 
-use super::conn::{ConnEntry, CLOSING, IDLE};
+use super::conn::{ConnEntry, CLOSING, IDLE, WAITING};
 use crate::green::{pause, CoExit, CoHandle};
 use crate::net::{Addr, Stream};
 
@@ -151,16 +151,18 @@ impl Registry {
         dead.len()
     }
 
-    /// Closes the read side of idle connections: their handlers see end-of-stream and
-    /// finish. Busy ones are left to finish their exchange.
+    /// Closes the read side of idle (and waiting, long-lived) connections: their handlers
+    /// see end-of-stream and finish. Busy ones are left to finish their exchange.
     fn close_idle(&self) {
         let conns = self.conns.lock().expect("conns lock");
         for entry in conns.values() {
-            if entry
-                .state
-                .compare_exchange(IDLE, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-            {
+            let closed = [IDLE, WAITING].into_iter().any(|from| {
+                entry
+                    .state
+                    .compare_exchange(from, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            });
+            if closed {
                 entry.socket.shutdown(Shutdown::Read);
             }
         }

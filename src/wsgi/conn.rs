@@ -464,6 +464,10 @@ impl<A: App, T: Transport> Connection<A, T> {
         self.resp.get_mut().clear();
         self.req.wall = self.svc.access.as_ref().map(|_| SystemTime::now());
         let out = self.call_app();
+        if self.body.is_upgraded() {
+            drop(out);
+            return self.upgraded();
+        }
         if let Some(e) = self.body.failed() {
             let e = e.clone();
             drop(out);
@@ -544,6 +548,30 @@ impl<A: App, T: Transport> Connection<A, T> {
             a.log_exchange(&x, sent.status, sent.bytes);
         }
         Phase::Drain
+    }
+
+    /// The app took the connection over (`101` sent) and is done with it: logged, closed.
+    #[cold]
+    #[inline(never)]
+    fn upgraded(&mut self) -> Phase {
+        if let (Some(a), Some(began), Some(wall)) =
+            (&self.svc.access, self.req.began, self.req.wall)
+        {
+            let mut resp = self.resp.borrow_mut();
+            resp.clear();
+            resp.code = 101;
+            resp.status = Some("101 Switching Protocols".into());
+            let x = Exchange {
+                head: &self.head,
+                buf: &self.head_buf,
+                resp: &resp,
+                env_values: &self.req.env_values,
+                started: wall,
+                took: began.elapsed(),
+            };
+            a.log_exchange(&x, 101, 0);
+        }
+        Phase::Closed
     }
 
     /// Makes the connection ready for the next request: the rest of the body is read

@@ -50,6 +50,9 @@ pub(crate) struct BodyReader {
     min_rate: u32,
     pace: Pace,
     peer_gone: bool,
+    /// The app took the connection over (`101 Switching Protocols` sent): it closes when
+    /// the app returns, without an HTTP response.
+    upgraded: bool,
 }
 
 impl BodyReader {
@@ -63,12 +66,14 @@ impl BodyReader {
             min_rate,
             pace: Pace::default(),
             peer_gone: false,
+            upgraded: false,
         }
     }
 
     /// Starts on the body of `head`. A declared length over the limit is refused at once.
     pub(crate) fn start(&mut self, head: &RequestHead) -> Result<(), HttpError> {
         self.peer_gone = false;
+        self.upgraded = false;
         self.pace = Pace::default();
         self.continue_pending = head.expect_continue;
         self.state = match head.body {
@@ -94,6 +99,11 @@ impl BodyReader {
             BodyState::Failed(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// Whether the app took the connection over with `101 Switching Protocols`.
+    pub(crate) fn is_upgraded(&self) -> bool {
+        self.upgraded
     }
 
     /// Whether the client went away (or broke the stream) while the body was read.
@@ -302,6 +312,24 @@ pub(crate) trait BodySource {
     fn consume(&mut self, n: usize);
     /// The bytes still to come, if known (a declared Content-Length).
     fn remaining(&self) -> Option<u64>;
+    /// Sends `head` (a whole `101` response head) and hands the connection over: from
+    /// then on [`BodySource::duplex`] reads and writes it. Fails if the request has a body
+    /// or the connection was already handed over.
+    fn upgrade(&mut self, head: &[u8]) -> io::Result<()>;
+    /// The connection, once handed over.
+    fn duplex(&mut self) -> Option<&mut dyn Duplex>;
+}
+
+/// An upgraded connection's byte stream: what was received after the request head first,
+/// then the socket (through TLS when there is TLS).
+pub(crate) trait Duplex {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    fn flush(&mut self) -> io::Result<()>;
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    fn is_stopping(&self) -> bool;
+    fn set_waiting(&self) -> bool;
+    fn set_busy(&self) -> bool;
 }
 
 /// A request's body reader over its connection's buffers.
@@ -321,6 +349,67 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
 
     fn remaining(&self) -> Option<u64> {
         self.reader.remaining()
+    }
+
+    fn upgrade(&mut self, head: &[u8]) -> io::Result<()> {
+        if self.reader.upgraded || !self.reader.is_done() {
+            let why = if self.reader.upgraded {
+                "the connection was already upgraded"
+            } else {
+                "a request with a body cannot be upgraded"
+            };
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        }
+        self.io.out().extend_from_slice(head);
+        self.io.flush()?;
+        self.reader.upgraded = true;
+        // The request's deadlines are over; the new protocol sets its own.
+        self.io.transport_mut().set_read_timeout(None)
+    }
+
+    fn duplex(&mut self) -> Option<&mut dyn Duplex> {
+        if self.reader.upgraded {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl<T: Transport> Duplex for BodyIo<'_, T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let held = self.io.buffered();
+        if !held.is_empty() {
+            let n = held.len().min(buf.len());
+            buf[..n].copy_from_slice(&held[..n]);
+            self.io.consume(n);
+            return Ok(n);
+        }
+        self.io.transport_mut().read(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.io.transport_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.io.transport_mut().flush()
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.io.transport_mut().set_read_timeout(timeout)
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.io.transport().is_stopping()
+    }
+
+    fn set_waiting(&self) -> bool {
+        self.io.transport().set_waiting()
+    }
+
+    fn set_busy(&self) -> bool {
+        self.io.transport().set_busy()
     }
 }
 
@@ -369,6 +458,11 @@ impl<'a> Input<'a> {
     /// An input with no body (for tests of apps and middleware).
     pub fn empty() -> Input<'a> {
         Input { inner: None }
+    }
+
+    /// The connection's side, if this input reads a connection.
+    pub(crate) fn source(&mut self) -> Option<&mut (dyn BodySource + 'a)> {
+        self.inner.as_deref_mut()
     }
 
     /// Reads the whole body, at most `max` bytes.

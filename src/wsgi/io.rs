@@ -71,6 +71,12 @@ pub(crate) trait Transport: Read + Write {
     fn set_busy(&self) -> bool {
         true
     }
+
+    /// Marks an upgraded connection as waiting for its peer (closed by a stop, never
+    /// shed); `false`: the server closed it.
+    fn set_waiting(&self) -> bool {
+        true
+    }
 }
 
 impl Transport for Conn {
@@ -130,6 +136,10 @@ impl Transport for Conn {
 
     fn set_busy(&self) -> bool {
         Conn::set_busy(self)
+    }
+
+    fn set_waiting(&self) -> bool {
+        Conn::set_waiting(self)
     }
 }
 

@@ -43,6 +43,7 @@ mod reply;
 mod request;
 mod response;
 mod trust;
+mod upgrade;
 mod write;
 
 pub(crate) use conn::{run_exchange, with_environ, MemPeer, Service};
@@ -58,3 +59,4 @@ pub use input::Input;
 pub use reply::IntoResponse;
 pub use request::{Form, Multipart, Part, QueryPairs};
 pub use response::{Body, HeaderText, IntoStatus, StartResponse};
+pub use upgrade::Upgraded;
