@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam::utils::Backoff;
 use may::coroutine::ParkError;
@@ -151,7 +151,7 @@ impl WaitQueue {
                     if now >= d {
                         return Err(TimeoutError);
                     }
-                    Some(d - now)
+                    Some(park_duration(d - now))
                 }
                 None => None,
             };
@@ -200,10 +200,44 @@ impl WaitQueue {
     }
 }
 
+/// A wait of `left` as may's park takes it: may keeps park timeouts in whole
+/// milliseconds and reads 0 as "no timeout", so a wait of less than a millisecond would
+/// park forever. Rounded up instead (a wait never ends early, and always ends).
+fn park_duration(left: Duration) -> Duration {
+    let ms = left.as_nanos().div_ceil(1_000_000).max(1);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// may keeps park timeouts in whole milliseconds, 0 meaning forever: a wait of less
+    /// than a millisecond once parked for good.
+    #[test]
+    fn waits_shorter_than_a_millisecond_end() {
+        let short = || {
+            let q = WaitQueue::new();
+            let r: Result<(), _> =
+                q.wait_until(Some(Instant::now() + Duration::from_micros(300)), || None);
+            r
+        };
+        assert_eq!(short(), Err(TimeoutError));
+        let g = crate::green::spawn(short);
+        assert_eq!(
+            g.join_timeout(Duration::from_secs(5)),
+            Ok(Err(TimeoutError))
+        );
+        assert_eq!(
+            park_duration(Duration::from_micros(1)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            park_duration(Duration::from_micros(1500)),
+            Duration::from_millis(2)
+        );
+    }
 
     #[test]
     fn times_out_from_a_thread() {
