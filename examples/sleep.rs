@@ -5,6 +5,9 @@
 //! ```sh
 //! cargo run --release --example sleep -- -b 127.0.0.1:8000 --worker-connections 2000
 //! ab -n 1000 -c 1000 'http://127.0.0.1:8000/?ms=100'
+//! # with a request deadline: a 5 s request gets 504 after 1 s, others are unaffected
+//! cargo run --release --example sleep -- --request-timeout 1
+//! curl -i 'http://127.0.0.1:8000/?ms=5000'
 //! ```
 use std::time::Duration;
 
@@ -12,9 +15,7 @@ use greenlight::wsgi::{Body, Environ, StartResponse};
 
 fn sleep(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
     let ms: u64 = env
-        .query()
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("ms="))
+        .query_param("ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or(100)
         .min(60_000);

@@ -9,17 +9,15 @@ use std::time::Duration;
 
 use greenlight::wsgi::{Body, Environ, StartResponse};
 
-fn param(q: &str, name: &str, default: u64) -> u64 {
-    q.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| v.parse().ok())
+fn param(env: &Environ<'_>, name: &str, default: u64) -> u64 {
+    env.query_param(name)
+        .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
 fn stream(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
-    let n = param(env.query(), "n", 5).min(10_000);
-    let ms = param(env.query(), "ms", 200).min(10_000);
+    let n = param(env, "n", 5).min(10_000);
+    let ms = param(env, "ms", 200).min(10_000);
     start.status("200 OK").header("Content-Type", "text/plain");
     Body::stream((1..=n).map(move |i| {
         if i > 1 {

@@ -398,7 +398,12 @@ impl<A: App> TestClient<A> {
     }
 
     fn exchange(&self, raw: &[u8], head_only: bool, peer: &MemPeer) -> TestResponse {
-        let out = run_exchange(&self.svc, raw, peer);
+        // On a green thread of its own, as a served connection runs: green sleeps park,
+        // and request deadlines apply.
+        let (svc, raw_owned, peer_owned) = (self.svc.clone(), raw.to_vec(), peer.clone());
+        let out = crate::spawn(move || run_exchange(&svc, &raw_owned, &peer_owned))
+            .join()
+            .unwrap_or_else(|e| panic!("the in-memory connection failed: {e}"));
         parse_response(out, head_only)
             .unwrap_or_else(|e| panic!("malformed response from the server: {e}"))
     }

@@ -148,3 +148,40 @@ fn a_panicking_app_gets_500_and_the_connection_closes() {
     assert_eq!(r.header("connection"), Some("close"));
     assert_eq!(client.get("/").text(), "fine");
 }
+
+#[test]
+fn request_deadlines_cancel_a_handler_that_may_move_its_own() {
+    use std::time::{Duration, Instant};
+    let opts = WsgiOptions {
+        request_timeout: Duration::from_millis(200),
+        ..WsgiOptions::default()
+    };
+    let app = |env: &mut Environ<'_>, start: StartResponse<'_>| {
+        let left = env.request_deadline().expect("a deadline") - Instant::now();
+        assert!(left <= Duration::from_millis(200));
+        match env.path() {
+            "/extend" => env.set_request_deadline(Some(Instant::now() + Duration::from_secs(5))),
+            "/none" => env.set_request_deadline(None),
+            "/shorten" => env.set_request_deadline(Some(Instant::now())),
+            _ => {}
+        }
+        let nap = if env.path() == "/extend" || env.path() == "/none" {
+            400
+        } else {
+            5000
+        };
+        greenlight::sleep(Duration::from_millis(nap));
+        start.status(200);
+        Body::from("finished")
+    };
+    let client = TestClient::with_options(app, &opts);
+    let t = Instant::now();
+    let r = client.get("/slow");
+    assert_eq!((r.status(), r.text().as_str()), (504, "Gateway Timeout\n"));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(client.get("/extend").text(), "finished");
+    assert_eq!(client.get("/none").text(), "finished");
+    let t = Instant::now();
+    assert_eq!(client.get("/shorten").status(), 504);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}

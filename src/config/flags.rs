@@ -281,6 +281,16 @@ pub(super) static FLAGS: &[Flag] = &[
     )
     .default(|d| show_secs(d.graceful_timeout)),
     Flag::value(
+        "request-timeout",
+        "SECONDS",
+        Group::Timeouts,
+        "A handler still running this long is cancelled at its next yield (green sleep, \
+         socket, queue) and the client gets 504 (or the connection closes mid-response); \
+         other requests are unaffected. 0 = none",
+        |c, a| a.seconds(true).map(|t| c.request_timeout = t),
+    )
+    .default(|d| show_secs(d.request_timeout)),
+    Flag::value(
         "keep-alive",
         "SECONDS",
         Group::Timeouts,

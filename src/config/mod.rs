@@ -122,6 +122,9 @@ pub struct Config {
     pub min_rate: u32,
     /// `--body-timeout`: longest wait for the next piece of a request body. Default 30 s.
     pub body_timeout: Duration,
+    /// `--request-timeout`: a handler still running this long after its request arrived
+    /// is cancelled at its next yield and the client gets 504 (zero, the default: none).
+    pub request_timeout: Duration,
     /// `--limit-request-line`: longest request line in bytes. Default 4094 (0 = 8190, gunicorn's cap; at most 65536).
     /// The parser stores 8190 for `0`; [`Config::request_line_limit`] also maps a `0` set
     /// in code.
@@ -187,6 +190,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             min_rate: DEFAULT_MIN_RATE,
             body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::ZERO,
             limit_request_line: 4094,
             limit_request_fields: 100,
             limit_request_field_size: 8190,

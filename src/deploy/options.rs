@@ -103,6 +103,7 @@ impl TryFrom<&Config> for WsgiOptions {
             body_timeout: c.body_timeout,
             min_rate: c.min_rate,
             max_body: (c.limit_request_body > 0).then_some(c.limit_request_body),
+            request_timeout: c.request_timeout,
             script_name: String::new(),
             access_log: c.access_logfile.clone(),
             access_log_format: c.access_log_format.clone(),
@@ -135,6 +136,7 @@ mod tests {
             (d.keep_alive, d.header_timeout, d.body_timeout, d.min_rate)
         );
         assert_eq!(from.max_body, d.max_body);
+        assert_eq!(from.request_timeout, d.request_timeout);
         assert_eq!(from.access_log_format, d.access_log_format);
         assert_eq!(from.forwarded_allow_ips, d.forwarded_allow_ips);
         assert_eq!(from.proxy_protocol, d.proxy_protocol);

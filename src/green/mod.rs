@@ -5,6 +5,7 @@
 
 pub(crate) mod clock;
 mod coroutine;
+mod deadline;
 pub mod event;
 mod greenlet;
 pub mod lock;
@@ -20,6 +21,7 @@ use std::fmt;
 pub(crate) use coroutine::{
     install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
 };
+pub(crate) use deadline::{run_until, Deadline, Ran};
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, try_sleep, yield_now, Greenlet};
 pub(crate) use runtime::ensure_configured;
 pub use runtime::{configure, RuntimeConfig};

@@ -62,6 +62,13 @@ pub struct WsgiOptions {
     pub min_rate: u32,
     /// Request bodies larger than this are refused with 413. Default: no limit.
     pub max_body: Option<u64>,
+    /// A handler still running this long after its request arrived is cancelled at its
+    /// next yield (a green sleep, socket I/O, a queue, event or thread-pool wait): the
+    /// client gets 504 if nothing was sent yet, else the connection closes; the error log
+    /// names the request. A handler may move its own deadline
+    /// ([`Environ::set_request_deadline`](super::Environ::set_request_deadline)). Zero:
+    /// none. Default: none. Costs a green thread per request when set.
+    pub request_timeout: Duration,
     /// Where the app is mounted (`SCRIPT_NAME`). Default: the root.
     pub script_name: String,
     /// Where the access log goes: `-` for stdout, or a file path. Default: no access log.
@@ -90,6 +97,7 @@ impl Default for WsgiOptions {
             body_timeout: Duration::from_secs(30),
             min_rate: crate::config::DEFAULT_MIN_RATE,
             max_body: None,
+            request_timeout: Duration::ZERO,
             script_name: String::new(),
             access_log: None,
             access_log_format: crate::config::DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
@@ -168,6 +176,26 @@ impl<A: App> WsgiServer<A> {
     /// accept response bytes).
     pub fn body_timeout(mut self, d: Duration) -> Self {
         self.opts.body_timeout = d;
+        self
+    }
+
+    /// Cancels handlers still running `d` after their request arrived (504); see
+    /// [`WsgiOptions::request_timeout`].
+    ///
+    /// ```no_run
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse, WsgiServer};
+    /// # fn app(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    /// #     start.status(200);
+    /// #     Body::empty()
+    /// # }
+    /// use std::time::Duration;
+    /// WsgiServer::new("127.0.0.1:5000", app)
+    ///     .request_timeout(Duration::from_secs(30))
+    ///     .serve_forever()
+    ///     .unwrap();
+    /// ```
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.opts.request_timeout = d;
         self
     }
 

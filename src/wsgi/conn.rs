@@ -32,7 +32,7 @@ use super::response::ResponseHead;
 use super::trust::{forwarded_scheme, is_trusted};
 use super::write::{self, Outcome};
 use super::{App, Body, Environ, Input, StartResponse};
-use crate::green::{is_cancel, panic_message};
+use crate::green::{is_cancel, panic_message, run_until, Deadline, Ran};
 use crate::http::encode::reason_phrase;
 use crate::http::proxy::ProxyHeader;
 use crate::http::request::{HeadStatus, Limits, RequestHead, Version};
@@ -71,6 +71,8 @@ pub(crate) struct Service<A> {
     pub(crate) body_timeout: Option<Duration>,
     pub(crate) access: Option<AccessLog>,
     pub(crate) max_body: Option<u64>,
+    /// How long a handler may run before it is cancelled (504); `None`: no limit.
+    pub(crate) request_timeout: Option<Duration>,
     /// Peers whose secure-scheme headers are believed.
     pub(crate) forwarded_allow: AllowList,
     /// With the PROXY protocol: the peers allowed to send the header.
@@ -98,6 +100,7 @@ impl<A> Service<A> {
             body_timeout: opt(o.body_timeout),
             access,
             max_body: o.max_body,
+            request_timeout: opt(o.request_timeout),
             forwarded_allow: o.forwarded_allow_ips.clone(),
             proxy_allow: o.proxy_protocol.clone(),
             served,
@@ -202,6 +205,8 @@ pub(crate) struct Connection<A, T> {
     body: BodyReader,
     req: Request,
     requests: u64,
+    /// The current request's deadline, with `--request-timeout`.
+    deadline: Option<Deadline>,
 }
 
 impl<A: App, T: Transport> Connection<A, T> {
@@ -213,6 +218,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         client_ip: Option<IpAddr>,
     ) -> Self {
         let body = BodyReader::new(svc.body_timeout, svc.max_body, svc.min_rate);
+        let deadline = svc.request_timeout.map(|_| Deadline::new(None));
         Connection {
             svc,
             io: ConnIo::new(t, READ_BUF, WRITE_BUF),
@@ -233,6 +239,7 @@ impl<A: App, T: Transport> Connection<A, T> {
                 keep_alive: false,
             },
             requests: 0,
+            deadline,
         }
     }
 
@@ -500,13 +507,20 @@ impl<A: App, T: Transport> Connection<A, T> {
         if let Some(s) = self.req.scheme.filter(|s| *s != self.info.scheme) {
             env.set("wsgi.url_scheme", s);
         }
-        let out = call_app(
-            &self.svc.app,
-            &mut env,
-            &self.resp,
-            &self.head,
-            &self.head_buf,
-        );
+        let out = match (&self.deadline, self.svc.request_timeout) {
+            (Some(d), Some(t)) => {
+                d.set(Some(Instant::now() + t));
+                env.set_deadline(d);
+                call_app_until(&self.svc.app, &mut env, &self.resp, d, t)
+            }
+            _ => call_app(
+                &self.svc.app,
+                &mut env,
+                &self.resp,
+                &self.head,
+                &self.head_buf,
+            ),
+        };
         if let Some(a) = &self.svc.access {
             self.req.env_values.clear();
             let values = a.env_keys.iter().map(|k| env.get(k).map(str::to_owned));
@@ -526,6 +540,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             resp,
             outcome,
             self.req.keep_alive,
+            self.deadline.as_ref(),
         ) {
             Ok(sent) => sent,
             Err(_) => return Phase::Closed,
@@ -723,6 +738,51 @@ fn call_app<A: App>(
                 panic_message(&*p)
             );
             None
+        }
+    }
+}
+
+/// [`call_app`] under the request's deadline: a handler still running when it passes is
+/// cancelled at its next yield and the answer is a 504 (logged, naming the request).
+#[cold]
+#[inline(never)]
+fn call_app_until<A: App>(
+    app: &A,
+    env: &mut Environ<'_>,
+    resp: &RefCell<ResponseHead>,
+    deadline: &Deadline,
+    timeout: Duration,
+) -> Option<Body> {
+    let started = Instant::now();
+    match run_until(deadline, || app.call(env, StartResponse::new(resp))) {
+        Ran::Done(b) => Some(b),
+        Ran::Panicked(p) => {
+            log::error!(
+                "Error handling request {} {}: app panicked: {}",
+                env.method(),
+                env.get("REQUEST_URI").unwrap_or(""),
+                panic_message(&*p)
+            );
+            None
+        }
+        Ran::Expired => {
+            log::error!(
+                "Request timed out after {:.3}s (--request-timeout {}s): {} {} from {}; \
+                 the handler was cancelled",
+                started.elapsed().as_secs_f64(),
+                timeout.as_secs_f64(),
+                env.method(),
+                env.get("REQUEST_URI").unwrap_or(""),
+                env.get("REMOTE_ADDR").unwrap_or("-"),
+            );
+            let mut r = resp.borrow_mut();
+            r.clear();
+            r.code = 504;
+            r.status = Some("504 Gateway Timeout".into());
+            r.headers
+                .push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
+            r.headers.push(("Connection".into(), "close".into()));
+            Some(Body::from("Gateway Timeout\n"))
         }
     }
 }

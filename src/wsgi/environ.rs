@@ -7,7 +7,10 @@ use std::cell::{OnceCell, RefCell, RefMut};
 use std::collections::HashMap;
 use std::fmt;
 
+use std::time::Instant;
+
 use super::input::Input;
+use crate::green::Deadline;
 use crate::http::request::{RequestHead, Version};
 
 /// Per-connection facts shared by every request on it (formatted once per connection).
@@ -69,6 +72,8 @@ pub struct Environ<'a> {
     query: OnceCell<String>,
     extensions: Option<HashMap<TypeId, Box<dyn Any + Send>>>,
     input: RefCell<Input<'a>>,
+    /// The request's deadline, with `--request-timeout`.
+    deadline: Option<&'a Deadline>,
 }
 
 /// Decodes bytes as latin-1 (borrowing when they are ASCII).
@@ -144,6 +149,7 @@ impl<'a> Environ<'a> {
             query: OnceCell::new(),
             extensions: None,
             input: RefCell::new(input),
+            deadline: None,
         };
         env.fold_headers();
         env
@@ -437,6 +443,48 @@ impl<'a> Environ<'a> {
     /// If the input is already borrowed (a second `input()` while the first guard lives).
     pub fn input(&self) -> RefMut<'_, Input<'a>> {
         self.input.borrow_mut()
+    }
+
+    /// Ties the request's deadline to the environ.
+    pub(crate) fn set_deadline(&mut self, d: &'a Deadline) {
+        self.deadline = Some(d);
+    }
+
+    /// When the server cancels this request's handler (`--request-timeout`,
+    /// [`WsgiOptions::request_timeout`](super::WsgiOptions::request_timeout)); `None`:
+    /// never.
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// fn app(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     let left = env.request_deadline().map(|d| d - std::time::Instant::now());
+    ///     start.status(200);
+    ///     Body::from(format!("{left:?}"))
+    /// }
+    /// ```
+    pub fn request_deadline(&self) -> Option<Instant> {
+        self.deadline.and_then(Deadline::get)
+    }
+
+    /// Moves this request's deadline: shorter (a cheap endpoint that should never take
+    /// long) or longer (an export known to be slow), or `None` for none. Only where the
+    /// server runs with a request timeout; elsewhere it does nothing. A
+    /// [`Timeout`](crate::Timeout) inside the handler still bounds its own scope.
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, StartResponse};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// fn export(env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+    ///     env.set_request_deadline(Some(Instant::now() + Duration::from_secs(300)));
+    ///     start.status(200);
+    ///     Body::from("a slow report\n")
+    /// }
+    /// ```
+    pub fn set_request_deadline(&self, at: Option<Instant>) {
+        if let Some(d) = self.deadline {
+            d.set(at);
+        }
     }
 
     /// A typed value stored by the server or a middleware.

@@ -12,7 +12,8 @@ use crate::http::encode::{is_valid_header_name, is_valid_header_value};
 /// The connection after `101 Switching Protocols`: a byte stream to the client (through
 /// TLS and after a PROXY header, as the request came), from [`Environ::upgrade`].
 ///
-/// Reads and writes park the green thread. The connection leaves HTTP for good: it closes
+/// Reads and writes park the green thread. The request's deadline (`--request-timeout`)
+/// is lifted at the upgrade. The connection leaves HTTP for good: it closes
 /// when the handler returns, whatever [`Body`](super::Body) it returns. It keeps its place
 /// in the server's connection count. While it waits for its peer, mark it
 /// [`set_waiting`](Upgraded::set_waiting): a stopping server then closes its read side
@@ -81,6 +82,9 @@ impl<'a> Environ<'a> {
             io::ErrorKind::InvalidInput => RequestError::Malformed(e.to_string()),
             _ => RequestError::Disconnected,
         })?;
+        // A long-lived connection is not a slow request: `--request-timeout` no longer
+        // applies (the handler may set a deadline of its own).
+        self.set_request_deadline(None);
         Ok(Upgraded { input })
     }
 }

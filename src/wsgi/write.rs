@@ -13,7 +13,7 @@ use super::environ::latin1;
 use super::io::{ConnIo, Transport};
 use super::response::{BodyKind, ChunkIter, ResponseHead};
 use super::Body;
-use crate::green::{is_cancel, panic_message};
+use crate::green::{is_cancel, panic_message, run_until, Deadline, Ran};
 use crate::http::date;
 use crate::http::encode::{self, Framing};
 use crate::http::request::{RequestHead, Version};
@@ -71,6 +71,7 @@ pub(crate) fn answer<T: Transport>(
     resp: &ResponseHead,
     outcome: Outcome,
     keep_alive: bool,
+    deadline: Option<&Deadline>,
 ) -> io::Result<Sent> {
     match outcome {
         Ok(b) => {
@@ -78,8 +79,15 @@ pub(crate) fn answer<T: Transport>(
                 .header("connection")
                 .is_some_and(|v| v.eq_ignore_ascii_case("close"));
             let is_head = head.method.get(head_buf) == b"HEAD";
-            let (bytes, keep_alive) =
-                write_response(io, head.version, resp, b, keep_alive && !close, is_head)?;
+            let (bytes, keep_alive) = write_response(
+                io,
+                head.version,
+                resp,
+                b,
+                keep_alive && !close,
+                is_head,
+                deadline,
+            )?;
             Ok(Sent {
                 status: resp.code,
                 bytes,
@@ -158,6 +166,7 @@ fn write_response<T: Transport>(
     body: Body,
     keep_alive: bool,
     is_head: bool,
+    deadline: Option<&Deadline>,
 ) -> io::Result<(u64, bool)> {
     let known = known_length(resp, &body);
     let (framing, keep_alive) =
@@ -181,9 +190,11 @@ fn write_response<T: Transport>(
             }
             Ok((b.len() as u64, keep_alive))
         }
-        (framing, BodyKind::Chunks(chunks)) => stream_body(io, framing, chunks, keep_alive),
+        (framing, BodyKind::Chunks(chunks)) => {
+            stream_body(io, framing, chunks, keep_alive, deadline)
+        }
         (framing, BodyKind::Reader(r, _)) => {
-            stream_body(io, framing, Box::new(ReaderChunks(r)), keep_alive)
+            stream_body(io, framing, Box::new(ReaderChunks(r)), keep_alive, deadline)
         }
         (_, BodyKind::Invalid(_)) => unreachable!("an invalid body is answered with a 500"),
     }
@@ -210,23 +221,48 @@ impl Iterator for ReaderChunks {
     }
 }
 
-/// The next piece of a produced body; `None` at its end, or when the producer failed or
-/// panicked (logged: the response ends early). A cancellation unwinds on.
-fn next_piece(chunks: &mut ChunkIter, sent: u64) -> Option<Result<Bytes, ()>> {
-    match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
-        Ok(Some(Ok(c))) => Some(Ok(c)),
-        Ok(None) => None,
-        Ok(Some(Err(e))) => {
+/// The next piece of a produced body; `None` at its end, or when the producer failed,
+/// panicked or ran past the request's deadline (logged: the response ends early). A
+/// cancellation of the connection unwinds on.
+fn next_piece(
+    chunks: &mut ChunkIter,
+    sent: u64,
+    deadline: Option<&Deadline>,
+) -> Option<Result<Bytes, ()>> {
+    let produced = match deadline {
+        Some(d) if d.get().is_some() => {
+            if d.is_past() {
+                Ran::Expired
+            } else {
+                run_until(d, || chunks.next())
+            }
+        }
+        _ => match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
+            Ok(p) => Ran::Done(p),
+            Err(p) => Ran::Panicked(p),
+        },
+    };
+    match produced {
+        Ran::Done(Some(Ok(c))) => Some(Ok(c)),
+        Ran::Done(None) => None,
+        Ran::Done(Some(Err(e))) => {
             log::error!("response body failed after {sent} bytes: {e}");
             Some(Err(()))
         }
-        Err(p) => {
+        Ran::Panicked(p) => {
             if is_cancel(&*p) {
                 resume_unwind(p);
             }
             log::error!(
                 "response body panicked after {sent} bytes: {}",
                 panic_message(&*p)
+            );
+            Some(Err(()))
+        }
+        Ran::Expired => {
+            log::error!(
+                "response body past the request's deadline after {sent} bytes \
+                 (--request-timeout); closing the connection"
             );
             Some(Err(()))
         }
@@ -241,13 +277,14 @@ fn stream_body<T: Transport>(
     framing: Framing,
     mut chunks: ChunkIter,
     keep_alive: bool,
+    deadline: Option<&Deadline>,
 ) -> io::Result<(u64, bool)> {
     let limit = match framing {
         Framing::Length(n) => Some(n),
         _ => None,
     };
     let mut sent = 0u64;
-    while let Some(piece) = next_piece(&mut chunks, sent) {
+    while let Some(piece) = next_piece(&mut chunks, sent, deadline) {
         let Ok(chunk) = piece else {
             io.flush()?;
             return Ok((sent, false));
