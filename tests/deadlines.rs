@@ -79,3 +79,28 @@ fn a_stream_past_its_deadline_is_closed_mid_response() {
     assert!(p.wait_line("past the request's deadline", 10).is_some());
     p.signal("TERM");
 }
+
+#[test]
+fn the_watchdog_names_a_request_that_blocks_its_worker_thread_once() {
+    let p = start(
+        "sleep",
+        &["-b", "127.0.0.1:0", "--max-blocking-time", "0.5"],
+    );
+    let port = p.port.unwrap();
+    // A green sleep parks: no warning, however long.
+    assert_eq!(connect(port).get("/?ms=1200").unwrap().status, 200);
+    // std::thread::sleep blocks the worker thread: one warning, naming the request.
+    assert_eq!(connect(port).get("/block?ms=1500").unwrap().status, 200);
+    let line = p
+        .wait_line("has not yielded", 10)
+        .expect("the stall is reported");
+    assert!(
+        line.contains("WARNING") && line.contains("GET /block?ms=1500"),
+        "{line}"
+    );
+    assert!(
+        p.wait_line("has not yielded", 1).is_none(),
+        "one warning per stall, none for the green sleep"
+    );
+    p.signal("TERM");
+}

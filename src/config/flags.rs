@@ -291,6 +291,16 @@ pub(super) static FLAGS: &[Flag] = &[
     )
     .default(|d| show_secs(d.request_timeout)),
     Flag::value(
+        "max-blocking-time",
+        "SECONDS",
+        Group::Timeouts,
+        "Warn (once per stall, naming the request) when a worker thread runs one request's \
+         code this long without yielding: a blocking call stalls every green thread on it. \
+         0 = off",
+        |c, a| a.seconds(true).map(|t| c.max_blocking_time = t),
+    )
+    .default(|d| show_secs(d.max_blocking_time)),
+    Flag::value(
         "keep-alive",
         "SECONDS",
         Group::Timeouts,

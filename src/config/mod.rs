@@ -125,6 +125,9 @@ pub struct Config {
     /// `--request-timeout`: a handler still running this long after its request arrived
     /// is cancelled at its next yield and the client gets 504 (zero, the default: none).
     pub request_timeout: Duration,
+    /// `--max-blocking-time`: warn when a worker thread runs one request's code this long
+    /// without yielding (zero, the default: no watchdog).
+    pub max_blocking_time: Duration,
     /// `--limit-request-line`: longest request line in bytes. Default 4094 (0 = 8190, gunicorn's cap; at most 65536).
     /// The parser stores 8190 for `0`; [`Config::request_line_limit`] also maps a `0` set
     /// in code.
@@ -191,6 +194,7 @@ impl Default for Config {
             min_rate: DEFAULT_MIN_RATE,
             body_timeout: Duration::from_secs(30),
             request_timeout: Duration::ZERO,
+            max_blocking_time: Duration::ZERO,
             limit_request_line: 4094,
             limit_request_fields: 100,
             limit_request_field_size: 8190,

@@ -104,6 +104,7 @@ impl TryFrom<&Config> for WsgiOptions {
             min_rate: c.min_rate,
             max_body: (c.limit_request_body > 0).then_some(c.limit_request_body),
             request_timeout: c.request_timeout,
+            max_blocking_time: c.max_blocking_time,
             script_name: String::new(),
             access_log: c.access_logfile.clone(),
             access_log_format: c.access_log_format.clone(),
@@ -137,6 +138,7 @@ mod tests {
         );
         assert_eq!(from.max_body, d.max_body);
         assert_eq!(from.request_timeout, d.request_timeout);
+        assert_eq!(from.max_blocking_time, d.max_blocking_time);
         assert_eq!(from.access_log_format, d.access_log_format);
         assert_eq!(from.forwarded_allow_ips, d.forwarded_allow_ips);
         assert_eq!(from.proxy_protocol, d.proxy_protocol);

@@ -410,12 +410,13 @@ pub fn sleep(duration: Duration) {
 pub fn try_sleep(duration: Duration) -> Result<(), TimeoutError> {
     match super::timeout::scope_deadline() {
         Some(deadline) if deadline <= Instant::now() + duration => {
-            super::coroutine::pause(deadline.saturating_duration_since(Instant::now()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            super::watchdog::parking(|| super::coroutine::pause(left));
             Err(TimeoutError)
         }
         // On a plain thread `may` falls back to `std::thread::sleep`, which is right there.
         _ => {
-            super::coroutine::pause(duration);
+            super::watchdog::parking(|| super::coroutine::pause(duration));
             Ok(())
         }
     }

@@ -15,6 +15,7 @@ mod runtime;
 pub mod threadpool;
 mod timeout;
 mod wait;
+pub(crate) mod watchdog;
 
 use std::fmt;
 

@@ -166,7 +166,7 @@ impl WaitQueue {
                 self.remove(&waiter);
                 return Ok(r);
             }
-            let parked = waiter.blocker.park(remaining);
+            let parked = super::watchdog::parking(|| waiter.blocker.park(remaining));
             if parked.is_ok() || waiter.notified.load(Ordering::Acquire) {
                 // Woken (or raced with a wake-up): try again while we are still entitled.
                 if let Some(r) = attempt() {

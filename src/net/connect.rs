@@ -10,6 +10,7 @@
 //!
 //! From a plain OS thread (such as `main`) everything here simply blocks.
 
+use crate::green::watchdog::parking;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, ToSocketAddrs as _};
@@ -419,17 +420,17 @@ impl TcpStream {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        parking(|| self.inner.read(buf))
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        parking(|| self.inner.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner.write_vectored(bufs)
+        parking(|| self.inner.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -580,13 +581,13 @@ impl UnixStream {
 
 impl Read for UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        parking(|| self.inner.read(buf))
     }
 }
 
 impl Write for UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        parking(|| self.inner.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

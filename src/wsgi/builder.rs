@@ -69,6 +69,12 @@ pub struct WsgiOptions {
     /// ([`Environ::set_request_deadline`](super::Environ::set_request_deadline)). Zero:
     /// none. Default: none. Costs a green thread per request when set.
     pub request_timeout: Duration,
+    /// The blocking watchdog (gevent's `max_blocking_time`): a worker thread that runs one
+    /// request's code this long without yielding gets a warning in the error log naming
+    /// the request, once per stall. Zero: off (the default: it costs a monitor thread and
+    /// a few atomic operations per request and per wait; turn it on while hunting
+    /// blocking calls, or in production if that cost is acceptable).
+    pub max_blocking_time: Duration,
     /// Where the app is mounted (`SCRIPT_NAME`). Default: the root.
     pub script_name: String,
     /// Where the access log goes: `-` for stdout, or a file path. Default: no access log.
@@ -98,6 +104,7 @@ impl Default for WsgiOptions {
             min_rate: crate::config::DEFAULT_MIN_RATE,
             max_body: None,
             request_timeout: Duration::ZERO,
+            max_blocking_time: Duration::ZERO,
             script_name: String::new(),
             access_log: None,
             access_log_format: crate::config::DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
@@ -199,6 +206,12 @@ impl<A: App> WsgiServer<A> {
         self
     }
 
+    /// Turns on the blocking watchdog; see [`WsgiOptions::max_blocking_time`].
+    pub fn max_blocking_time(mut self, d: Duration) -> Self {
+        self.opts.max_blocking_time = d;
+        self
+    }
+
     /// Refuses request bodies larger than `n` bytes with 413.
     pub fn max_body_size(mut self, n: u64) -> Self {
         self.opts.max_body = Some(n);
@@ -251,6 +264,9 @@ impl<A: App> WsgiServer<A> {
     fn into_stream_server(self) -> Result<StreamServer> {
         let o = self.opts;
         crate::green::configure(o.runtime);
+        if !o.max_blocking_time.is_zero() {
+            crate::green::watchdog::start(o.max_blocking_time);
+        }
         let access = match &o.access_log {
             Some(spec) => {
                 let sink = LogSink::for_access(spec)

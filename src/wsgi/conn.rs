@@ -32,7 +32,7 @@ use super::response::ResponseHead;
 use super::trust::{forwarded_scheme, is_trusted};
 use super::write::{self, Outcome};
 use super::{App, Body, Environ, Input, StartResponse};
-use crate::green::{is_cancel, panic_message, run_until, Deadline, Ran};
+use crate::green::{is_cancel, panic_message, run_until, watchdog, Deadline, Ran};
 use crate::http::encode::reason_phrase;
 use crate::http::proxy::ProxyHeader;
 use crate::http::request::{HeadStatus, Limits, RequestHead, Version};
@@ -725,7 +725,7 @@ fn call_app<A: App>(
     head: &RequestHead,
     head_buf: &[u8],
 ) -> Option<Body> {
-    match catch_unwind(AssertUnwindSafe(|| app.call(env, StartResponse::new(resp)))) {
+    match catch_unwind(AssertUnwindSafe(|| call_marked(app, env, resp))) {
         Ok(b) => Some(b),
         Err(p) => {
             if is_cancel(&*p) {
@@ -742,6 +742,20 @@ fn call_app<A: App>(
     }
 }
 
+/// Calls the app, marked for the blocking watchdog (when it runs) with the request.
+#[inline]
+fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHead>) -> Body {
+    let _mark = watchdog::enter(|| {
+        format!(
+            "{} {} from {}",
+            env.method(),
+            env.get("REQUEST_URI").unwrap_or(""),
+            env.get("REMOTE_ADDR").unwrap_or("-")
+        )
+    });
+    app.call(env, StartResponse::new(resp))
+}
+
 /// [`call_app`] under the request's deadline: a handler still running when it passes is
 /// cancelled at its next yield and the answer is a 504 (logged, naming the request).
 #[cold]
@@ -754,7 +768,7 @@ fn call_app_until<A: App>(
     timeout: Duration,
 ) -> Option<Body> {
     let started = Instant::now();
-    match run_until(deadline, || app.call(env, StartResponse::new(resp))) {
+    match run_until(deadline, || call_marked(app, env, resp)) {
         Ran::Done(b) => Some(b),
         Ran::Panicked(p) => {
             log::error!(
