@@ -18,7 +18,7 @@ mod wait;
 use std::fmt;
 
 pub(crate) use coroutine::{
-    install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
+    in_greenlet, install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
 };
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, try_sleep, yield_now, Greenlet};
 pub(crate) use runtime::ensure_configured;
