@@ -403,15 +403,14 @@ impl Body {
     /// `range` of `file` (`0..len` for all of it), sent with a `Content-Length` by
     /// `sendfile(2)`: the kernel moves the pages from its cache to the socket, with no copy
     /// through the process and flat memory however large the file, and the green thread
-    /// parks while the socket is full. Through TLS (or the [`TestClient`]) the file is read
-    /// in pieces on the [thread pool](crate::threadpool) and written instead.
+    /// parks while the socket is full. Through TLS (or the test client) the file is read in
+    /// pieces on the [thread pool](crate::threadpool) and written instead.
     ///
-    /// Open the file off the worker thread ([`spawn_blocking`]); the
-    /// [`SharedData`](crate::middleware::SharedData) middleware does all of this for a
-    /// directory of files. A file that turns out shorter than `range` ends the response
-    /// early (the connection is closed, so the client sees it incomplete).
+    /// Open the file off the worker thread ([`spawn_blocking`]); the `SharedData`
+    /// middleware does all of this for a directory of files. A file that turns out shorter
+    /// than `range` ends the response early (the connection is closed, so the client sees
+    /// it incomplete).
     ///
-    /// [`TestClient`]: crate::testing::TestClient
     /// [`spawn_blocking`]: crate::threadpool::spawn_blocking
     ///
     /// ```

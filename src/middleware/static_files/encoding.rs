@@ -64,9 +64,7 @@ pub(super) fn accepted(header: Option<&str>) -> Vec<Coding> {
 fn quality<'a>(params: impl Iterator<Item = &'a str>) -> Option<f32> {
     let mut q = 1.0;
     for p in params {
-        let Some((k, v)) = p.split_once('=') else {
-            return None;
-        };
+        let (k, v) = p.split_once('=')?;
         if k.trim().eq_ignore_ascii_case("q") {
             let v = v.trim();
             if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit() || c == b'.') {

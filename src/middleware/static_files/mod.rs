@@ -157,7 +157,7 @@ impl<A: App> SharedData<A> {
             root: Arc::new(root),
         });
         self.mounts
-            .sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+            .sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         Ok(self)
     }
 
