@@ -11,11 +11,15 @@ use bytes::Bytes;
 use super::io::{ConnIo, Transport};
 use super::response::ChunkIter;
 use crate::green::threadpool::spawn_blocking;
+use crate::green::yield_now;
 
 /// The most one `sendfile(2)` call is asked to send: a call whose pages are not cached
 /// reads them from disk on the worker thread, so each call is kept short (on a loopback
 /// socket the send buffer takes less than this anyway).
 const SENDFILE_PIECE: u64 = 1 << 20;
+/// A client that takes everything at once never makes the sender park: it yields to the
+/// other green threads on its worker after this many bytes.
+const YIELD_EVERY: u64 = 16 << 20;
 /// The most read from the file at once on the fallback path.
 const READ_PIECE: u64 = 64 * 1024;
 
@@ -45,7 +49,12 @@ pub(super) fn send<T: Transport>(
                 );
                 return Ok(FileSent::Done(sent, false));
             }
-            Ok(n) => sent += n as u64,
+            Ok(n) => {
+                if (sent + n as u64) / YIELD_EVERY != sent / YIELD_EVERY {
+                    yield_now();
+                }
+                sent += n as u64;
+            }
             Err(e) if sent == 0 && e.kind() == io::ErrorKind::Unsupported => {
                 return Ok(FileSent::Fallback(pieces(file, offset, len)));
             }
