@@ -119,6 +119,11 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Whether the caller runs on a green thread (else a plain OS thread, which may block).
+pub(crate) fn in_greenlet() -> bool {
+    may::coroutine::is_coroutine()
+}
+
 /// Sleeps for `d`: parks a coroutine, blocks a thread. Unlike [`sleep`](super::sleep) it
 /// ignores any [`Timeout`](super::Timeout) in scope, for the runtime's own polling loops
 /// (a stop waiting for connections must wait its whole period).

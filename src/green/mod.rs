@@ -20,7 +20,7 @@ pub(crate) mod watchdog;
 use std::fmt;
 
 pub(crate) use coroutine::{
-    install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
+    in_greenlet, install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
 };
 pub(crate) use deadline::{run_until, Deadline, Ran};
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, try_sleep, yield_now, Greenlet};

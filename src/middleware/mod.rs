@@ -69,5 +69,7 @@
 #![forbid(unsafe_code)]
 
 mod proxy_fix;
+mod static_files;
 
 pub use proxy_fix::{ProxyFix, ProxyFixOrig};
+pub use static_files::SharedData;

@@ -24,6 +24,7 @@ mod allow;
 mod connect;
 mod limits;
 mod listener;
+mod sendfile;
 mod stream;
 mod tls;
 

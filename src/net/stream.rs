@@ -1,6 +1,7 @@
 //! Connected streams (TCP or unix) and their addresses.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -120,6 +121,22 @@ impl Stream {
     /// Whether this is a TLS stream.
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// Sends up to `len` bytes of `file` from `offset` with `sendfile(2)` (no copy through
+    /// user space), parking the green thread while the socket is full, at most the write
+    /// timeout at a time. Returns the bytes sent (0 at the file's end). A TLS stream must
+    /// encrypt what it sends, so it answers [`io::ErrorKind::Unsupported`]: read the file
+    /// and write it instead.
+    pub(crate) fn send_file(&self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => super::sendfile::send_file(s, s.write_timeout()?, file, offset, len),
+            Stream::Unix(s) => super::sendfile::send_file(s, s.write_timeout()?, file, offset, len),
+            Stream::Tls(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "sendfile through TLS",
+            )),
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! [`ConnIo::buffered`], the body reader [`ConnIo::consume`]s and
 //! [`ConnIo::hold`]s, and nothing else moves them.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::time::Duration;
@@ -32,6 +33,14 @@ pub(crate) trait Transport: Read + Write {
     /// Writes beneath TLS (the answer to plain HTTP on a TLS port).
     fn write_raw(&mut self, buf: &[u8]) -> io::Result<()> {
         self.write_all(buf)
+    }
+
+    /// Sends up to `len` bytes of `file` from `offset` straight from the page cache
+    /// (`sendfile(2)`), parking while the stream is full; returns the bytes sent (0 at the
+    /// file's end). Streams that cannot (TLS, in-memory) answer
+    /// [`io::ErrorKind::Unsupported`], and the caller reads the file and writes it instead.
+    fn send_file(&mut self, _file: &File, _offset: u64, _len: usize) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no sendfile"))
     }
 
     /// Closes the sending side (beneath TLS when `raw`; else after TLS's close_notify).
@@ -96,6 +105,10 @@ impl Transport for Conn {
             Stream::Tls(t) => t.get_mut().write_all(buf),
             s => s.write_all(buf),
         }
+    }
+
+    fn send_file(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        self.stream().send_file(file, offset, len)
     }
 
     fn shutdown_write(&mut self, raw: bool) {

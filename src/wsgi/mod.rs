@@ -33,6 +33,7 @@ mod builder;
 mod conn;
 mod environ;
 mod error;
+mod file_body;
 mod input;
 mod interop;
 mod io;

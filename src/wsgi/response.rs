@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 
 use bytes::Bytes;
 use cookie::Cookie;
@@ -286,6 +288,8 @@ impl IntoStatus for String {
 /// - [`Body::stream`]: chunks sent as they are produced (chunked on HTTP/1.1 unless the app
 ///   set `Content-Length`).
 /// - [`Body::reader`]: a `Read` (a file, a pipe) copied in pieces; give the length when known.
+/// - [`Body::file`]: a file, or a range of one, sent with `sendfile(2)` from the page cache
+///   to the socket (read and written in pieces through TLS).
 pub struct Body {
     pub(crate) kind: BodyKind,
     /// The `Content-Type` sent when the app set none ([`Body::json`]).
@@ -298,6 +302,12 @@ pub(crate) enum BodyKind {
     Full(Bytes),
     Chunks(ChunkIter),
     Reader(Box<dyn Read + Send>, Option<u64>),
+    /// `len` bytes of a file from `offset`: `sendfile(2)` on plain sockets.
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
     /// The body could not be made (a value that does not serialize): the answer is a 500,
     /// and this says why in the error log.
     Invalid(String),
@@ -390,12 +400,50 @@ impl Body {
         Body::of(BodyKind::Reader(Box::new(reader), len))
     }
 
+    /// `range` of `file` (`0..len` for all of it), sent with a `Content-Length` by
+    /// `sendfile(2)`: the kernel moves the pages from its cache to the socket, with no copy
+    /// through the process and flat memory however large the file, and the green thread
+    /// parks while the socket is full. Through TLS (or the test client) the file is read in
+    /// pieces on the [thread pool](crate::threadpool) and written instead.
+    ///
+    /// Open the file off the worker thread ([`spawn_blocking`]); the `SharedData`
+    /// middleware does all of this for a directory of files. A file that turns out shorter
+    /// than `range` ends the response early (the connection is closed, so the client sees
+    /// it incomplete).
+    ///
+    /// [`spawn_blocking`]: crate::threadpool::spawn_blocking
+    ///
+    /// ```
+    /// # use greenlight::wsgi::{Body, Environ, HttpError, StartResponse};
+    /// use greenlight::threadpool::spawn_blocking;
+    ///
+    /// fn licence(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Result<Body, HttpError> {
+    ///     let (file, len) = spawn_blocking(|| {
+    ///         let f = std::fs::File::open("LICENSE-MIT")?;
+    ///         let len = f.metadata()?.len();
+    ///         std::io::Result::Ok((f, len))
+    ///     })
+    ///     .map_err(|e| HttpError::internal(e.to_string()))?
+    ///     .map_err(|_| HttpError::not_found())?;
+    ///     start.status(200).header("Content-Type", "text/plain");
+    ///     Ok(Body::file(file, 0..len))
+    /// }
+    /// ```
+    pub fn file(file: File, range: Range<u64>) -> Body {
+        Body::of(BodyKind::File {
+            file,
+            offset: range.start,
+            len: range.end.saturating_sub(range.start),
+        })
+    }
+
     /// The length, when it is known without producing the body.
     pub fn len_hint(&self) -> Option<u64> {
         match &self.kind {
             BodyKind::Full(b) => Some(b.len() as u64),
             BodyKind::Chunks(_) => None,
             BodyKind::Reader(_, n) => *n,
+            BodyKind::File { len, .. } => Some(*len),
             BodyKind::Invalid(_) => None,
         }
     }
@@ -407,6 +455,9 @@ impl fmt::Debug for Body {
             BodyKind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
             BodyKind::Chunks(_) => f.write_str("Body::Stream"),
             BodyKind::Reader(_, n) => write!(f, "Body::Reader({n:?})"),
+            BodyKind::File { offset, len, .. } => {
+                write!(f, "Body::File({len} bytes from {offset})")
+            }
             BodyKind::Invalid(why) => write!(f, "Body::Invalid({why:?})"),
         }
     }

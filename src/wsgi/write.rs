@@ -10,6 +10,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use bytes::Bytes;
 
 use super::environ::latin1;
+use super::file_body::{self, FileSent};
 use super::io::{ConnIo, Transport};
 use super::response::{BodyKind, ChunkIter, ResponseHead};
 use super::Body;
@@ -153,6 +154,7 @@ fn known_length(resp: &ResponseHead, body: &Body) -> Option<u64> {
             Some(b.len() as u64)
         }
         BodyKind::Reader(_, Some(n)) => Some(*n),
+        BodyKind::File { len, .. } => Some(*len),
         _ => announced_length(resp),
     }
 }
@@ -196,6 +198,18 @@ fn write_response<T: Transport>(
         (framing, BodyKind::Reader(r, _)) => {
             stream_body(io, framing, Box::new(ReaderChunks(r)), keep_alive, deadline)
         }
+        (Framing::Length(_), BodyKind::File { file, offset, len }) => {
+            match file_body::send(io, file, offset, len)? {
+                FileSent::Done(n, complete) => Ok((n, keep_alive && complete)),
+                FileSent::Fallback(chunks) => stream_body(io, framing, chunks, keep_alive),
+            }
+        }
+        (framing, BodyKind::File { file, offset, len }) => stream_body(
+            io,
+            framing,
+            file_body::pieces(file, offset, len),
+            keep_alive,
+        ),
         (_, BodyKind::Invalid(_)) => unreachable!("an invalid body is answered with a 500"),
     }
 }
