@@ -201,7 +201,8 @@ fn write_response<T: Transport>(
         (Framing::Length(_), BodyKind::File { file, offset, len }) => {
             match file_body::send(io, file, offset, len)? {
                 FileSent::Done(n, complete) => Ok((n, keep_alive && complete)),
-                FileSent::Fallback(chunks) => stream_body(io, framing, chunks, keep_alive),
+                // The server's own reads of a file: no app code to hold to a deadline.
+                FileSent::Fallback(chunks) => stream_body(io, framing, chunks, keep_alive, None),
             }
         }
         (framing, BodyKind::File { file, offset, len }) => stream_body(
@@ -209,6 +210,7 @@ fn write_response<T: Transport>(
             framing,
             file_body::pieces(file, offset, len),
             keep_alive,
+            None,
         ),
         (_, BodyKind::Invalid(_)) => unreachable!("an invalid body is answered with a 500"),
     }
