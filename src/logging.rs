@@ -450,6 +450,28 @@ pub fn reopen_all() {
     }
 }
 
+/// Appends `s` to `out` as a JSON string literal: quotes, backslashes and every control
+/// character escaped (`\u00XX`), and U+2028/U+2029 too, so a line stays one line and
+/// embeds safely anywhere. Text that came from latin-1 bytes is emitted as its characters.
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// A UTC calendar time, for log timestamps (no time-zone database needed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UtcTime {

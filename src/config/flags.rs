@@ -395,6 +395,15 @@ pub(super) static FLAGS: &[Flag] = &[
         },
     )
     .default(|d| d.access_log_format.clone()),
+    Flag::switch(
+        "access-log-json",
+        Group::Logging,
+        "Write each access-log line as one JSON object: every atom a named field \
+         (remote_addr, time, request, method, path, query, protocol, status, bytes, \
+         referer, user_agent, request_time[_s|_ms|_us], pid), plus the {name}i/o/e atoms \
+         of --access-logformat",
+        |c| c.access_log_json = true,
+    ),
     Flag::value(
         "error-logfile",
         "FILE",

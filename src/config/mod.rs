@@ -146,6 +146,8 @@ pub struct Config {
     pub access_logfile: Option<String>,
     /// `--access-logformat`: gunicorn's atoms.
     pub access_log_format: String,
+    /// `--access-log-json`: one JSON object per access-log line, every atom a named field.
+    pub access_log_json: bool,
     /// `--error-logfile`: `-` (stderr, the default) or a path.
     pub error_logfile: String,
     /// `--log-level`: debug, info, warning (or warn), error, critical. Default info.
@@ -201,6 +203,7 @@ impl Default for Config {
             limit_request_body: 0,
             access_logfile: None,
             access_log_format: DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
+            access_log_json: false,
             error_logfile: "-".to_owned(),
             log_level: log::LevelFilter::Info,
             forwarded_allow_ips: default_ips(),

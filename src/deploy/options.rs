@@ -108,6 +108,7 @@ impl TryFrom<&Config> for WsgiOptions {
             script_name: String::new(),
             access_log: c.access_logfile.clone(),
             access_log_format: c.access_log_format.clone(),
+            access_log_json: c.access_log_json,
             forwarded_allow_ips: allow_list("--forwarded-allow-ips", &c.forwarded_allow_ips)?,
             proxy_protocol,
             tls: tls(c)?,

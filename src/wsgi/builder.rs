@@ -82,6 +82,9 @@ pub struct WsgiOptions {
     /// The access-log format, with gunicorn's atoms. Default
     /// [`DEFAULT_ACCESS_LOG_FORMAT`](crate::config::DEFAULT_ACCESS_LOG_FORMAT).
     pub access_log_format: String,
+    /// One JSON object per access-log line instead of the format (whose `{name}i`, `{name}o`
+    /// and `{KEY}e` atoms become extra fields). Default: off.
+    pub access_log_json: bool,
     /// Peers whose `X-Forwarded-Proto`, `X-Forwarded-Ssl` and `X-Forwarded-Protocol` set
     /// `wsgi.url_scheme`. Default `127.0.0.1` and `::1`.
     pub forwarded_allow_ips: AllowList,
@@ -108,6 +111,7 @@ impl Default for WsgiOptions {
             script_name: String::new(),
             access_log: None,
             access_log_format: crate::config::DEFAULT_ACCESS_LOG_FORMAT.to_owned(),
+            access_log_json: false,
             forwarded_allow_ips: AllowList::from_entries(["127.0.0.1", "::1"])
                 .expect("valid addresses"),
             proxy_protocol: None,
@@ -271,7 +275,11 @@ impl<A: App> WsgiServer<A> {
             Some(spec) => {
                 let sink = LogSink::for_access(spec)
                     .map_err(|e| Error::io(format!("opening access log {spec}"), e))?;
-                Some(AccessLog::new(&o.access_log_format, sink))
+                Some(AccessLog::with_json(
+                    &o.access_log_format,
+                    o.access_log_json,
+                    sink,
+                ))
             }
             None => None,
         };

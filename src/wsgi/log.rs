@@ -15,6 +15,9 @@
 //! | `p` | process id |
 //! | `{name}i` / `{name}o` / `{KEY}e` | a request header / response header / environ key |
 //!
+//! With `--access-log-json` each line is instead one JSON object holding every atom as a
+//! named field (see `AccessLog::format_json`).
+//!
 //! Lines go to a writer thread ([`crate::logging::LogSink`]): writing a log line never
 //! blocks a green-thread worker.
 
@@ -57,6 +60,8 @@ pub(crate) enum Atom {
 #[derive(Clone)]
 pub(crate) struct AccessLog {
     atoms: Vec<Atom>,
+    /// One JSON object per line instead of the format.
+    json: bool,
     sink: LogSink,
     /// Environ keys the format needs (captured after the app ran, since middleware may
     /// have changed them).
@@ -157,7 +162,9 @@ const MONTHS: [&str; 12] = [
 ];
 
 impl AccessLog {
-    pub(crate) fn new(format: &str, sink: LogSink) -> Self {
+    /// A log in `format`, or, with `json`, one JSON object per line (with the header and
+    /// environ atoms of `format` as extra fields).
+    pub(crate) fn with_json(format: &str, json: bool, sink: LogSink) -> Self {
         let atoms = parse_format(format);
         let mut env_keys = vec!["REMOTE_ADDR".to_owned()];
         for a in &atoms {
@@ -167,6 +174,7 @@ impl AccessLog {
         }
         AccessLog {
             atoms,
+            json,
             sink,
             env_keys,
         }
@@ -204,7 +212,11 @@ impl AccessLog {
 
     /// Formats and queues one line.
     pub(crate) fn log(&self, e: &Entry<'_>) {
-        let line = self.format(e);
+        let line = if self.json {
+            self.format_json(e)
+        } else {
+            self.format(e)
+        };
         self.sink.write_line(line);
     }
 
@@ -283,9 +295,141 @@ impl AccessLog {
     }
 }
 
+impl AccessLog {
+    /// One exchange as a JSON object, every gunicorn atom a named field: `h` remote_addr,
+    /// `t` time (RFC 3339, UTC), `r` request, `m` method, `U` path, `q` query, `H`
+    /// protocol, `f` referer, `a` user_agent (absent headers `null`), `s` status, `B`
+    /// bytes, `L` request_time, `T` request_time_s, `M` request_time_ms, `D`
+    /// request_time_us, `p` pid (numbers as numbers); then the format's `{name}i`,
+    /// `{name}o` and `{KEY}e` atoms as `req.name`, `resp.name` and `env.KEY`. Strings are
+    /// escaped for any byte a client can send (bytes outside ASCII arrive as latin-1
+    /// characters and leave as their UTF-8).
+    pub(crate) fn format_json(&self, e: &Entry<'_>) -> String {
+        let mut s = String::with_capacity(320);
+        let secs = e
+            .started
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let t = UtcTime::from_unix(secs);
+        let time = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        );
+        let request = format!("{} {} {}", e.method, e.target, e.protocol);
+        let remote = e.env_values.first().cloned().flatten();
+        let (referer, agent) = (
+            (e.request_header)("referer"),
+            (e.request_header)("user-agent"),
+        );
+        let texts: [(&str, Option<&str>); 9] = [
+            ("remote_addr", remote.as_deref()),
+            ("time", Some(&time)),
+            ("request", Some(&request)),
+            ("method", Some(e.method)),
+            ("path", Some(e.target.split('?').next().unwrap_or(""))),
+            (
+                "query",
+                Some(e.target.split_once('?').map_or("", |(_, q)| q)),
+            ),
+            ("protocol", Some(e.protocol)),
+            ("referer", referer.as_deref()),
+            ("user_agent", agent.as_deref()),
+        ];
+        s.push('{');
+        for (i, (name, value)) in texts.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            json_field(&mut s, name, *value);
+        }
+        let _ = write!(
+            s,
+            ",\"status\":{},\"bytes\":{},\"request_time\":{:.6},\"request_time_s\":{},\
+             \"request_time_ms\":{},\"request_time_us\":{},\"pid\":{}",
+            e.status,
+            e.bytes,
+            e.took.as_secs_f64(),
+            e.took.as_secs(),
+            e.took.as_millis(),
+            e.took.as_micros(),
+            std::process::id()
+        );
+        let mut env_i = 1;
+        for a in &self.atoms {
+            let (name, value) = match a {
+                Atom::ReqHeader(h) => (format!("req.{h}"), (e.request_header)(h)),
+                Atom::RespHeader(h) => (format!("resp.{h}"), (e.response_header)(h)),
+                Atom::Env(k) => {
+                    env_i += 1;
+                    (
+                        format!("env.{k}"),
+                        e.env_values.get(env_i - 1).cloned().flatten(),
+                    )
+                }
+                _ => continue,
+            };
+            s.push(',');
+            json_field(&mut s, &name, value.as_deref());
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// `"name":"value"` (or `null`).
+fn json_field(s: &mut String, name: &str, value: Option<&str>) {
+    crate::logging::push_json_string(s, name);
+    s.push(':');
+    match value {
+        Some(v) => crate::logging::push_json_string(s, v),
+        None => s.push_str("null"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_lines_name_every_atom_and_escape_any_byte() {
+        let log = AccessLog::with_json(
+            "%(h)s %({x-id}i)s %({Server}o)s %({PATH_INFO}e)s",
+            true,
+            LogSink::open_stderr().unwrap(),
+        );
+        let env = [Some("10.0.0.1".to_owned()), Some("/a/b".to_owned())];
+        // What a client can send: quotes, backslashes, control bytes, latin-1 bytes.
+        let rh = |h: &str| match h {
+            "user-agent" => Some("evil\"\\\u{1}\u{1b}[31m\u{e9}\u{ff}".to_owned()),
+            "x-id" => Some("7".to_owned()),
+            _ => None,
+        };
+        let oh = |h: &str| (h == "Server").then(|| "gl".to_owned());
+        let line = log.format_json(&entry(&env, &rh, &oh));
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).expect(&line);
+        assert_eq!(v["remote_addr"], "10.0.0.1");
+        assert_eq!(v["time"], "1994-11-06T08:49:37Z");
+        assert_eq!(v["request"], "GET /a/b?x=1 HTTP/1.1");
+        assert_eq!(
+            (v["path"].as_str(), v["query"].as_str()),
+            (Some("/a/b"), Some("x=1"))
+        );
+        assert_eq!(
+            (v["status"].as_u64(), v["bytes"].as_u64()),
+            (Some(200), Some(12))
+        );
+        assert_eq!(v["request_time_us"].as_u64(), Some(1534));
+        assert_eq!(v["referer"], serde_json::Value::Null);
+        assert_eq!(v["user_agent"], "evil\"\\\u{1}\u{1b}[31m\u{e9}\u{ff}");
+        assert_eq!(
+            (v["req.x-id"].as_str(), v["resp.Server"].as_str()),
+            (Some("7"), Some("gl"))
+        );
+        assert_eq!(v["env.PATH_INFO"], "/a/b");
+        assert_eq!(v["pid"].as_u64(), Some(u64::from(std::process::id())));
+    }
 
     fn entry<'a>(
         env: &'a [Option<String>],
@@ -308,8 +452,9 @@ mod tests {
 
     #[test]
     fn gunicorn_default_format() {
-        let log = AccessLog::new(
+        let log = AccessLog::with_json(
             crate::config::DEFAULT_ACCESS_LOG_FORMAT,
+            false,
             LogSink::open_stderr().unwrap(),
         );
         let env = [Some("10.0.0.1".to_owned())];
@@ -323,8 +468,9 @@ mod tests {
 
     #[test]
     fn every_atom() {
-        let log = AccessLog::new(
+        let log = AccessLog::with_json(
             "%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%(T)s|%(M)s|%(D)s|%(L)s|%({x-id}i)s|%({Server}o)s|%({PATH_INFO}e)s|%(zz)s",
+            false,
             LogSink::open_stderr().unwrap(),
         );
         assert_eq!(log.env_keys, ["REMOTE_ADDR", "PATH_INFO"]);
