@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::net::{Handshake, Stream};
+use crate::net::{Handshake, IoWaker, Stream};
 use crate::server::Conn;
 
 /// What the connection code needs of its stream.
@@ -76,6 +76,21 @@ pub(crate) trait Transport: Read + Write {
     /// shed); `false`: the server closed it.
     fn set_waiting(&self) -> bool {
         true
+    }
+
+    /// Reads what has arrived without waiting (`Ok(None)`: nothing yet); see
+    /// [`Stream::try_read`](crate::net::Stream). In memory, a plain read (it never waits).
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.read(buf).map(Some)
+    }
+
+    /// Parks until the stream is readable or its [`waker`](Self::waker) is called (may
+    /// return early). In memory, returns at once.
+    fn wait_readable(&self) {}
+
+    /// What ends a [`wait_readable`](Self::wait_readable); `None` in memory.
+    fn waker(&self) -> Option<IoWaker> {
+        None
     }
 }
 
@@ -140,6 +155,18 @@ impl Transport for Conn {
 
     fn set_waiting(&self) -> bool {
         Conn::set_waiting(self)
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.stream_mut().try_read(buf)
+    }
+
+    fn wait_readable(&self) {
+        self.stream().wait_readable();
+    }
+
+    fn waker(&self) -> Option<IoWaker> {
+        Some(self.stream().waker())
     }
 }
 
