@@ -1,4 +1,4 @@
-//! WebSocket (RFC 6455) inside an ordinary handler: [`Environ::websocket`] checks the
+//! WebSocket (RFC 6455) inside an ordinary handler: [`Environ::websocket`](super::Environ::websocket) checks the
 //! handshake, answers `101 Switching Protocols` and returns a blocking [`WebSocket`].
 //!
 //! Framing is [`tungstenite`]'s (masking, fragmentation, control frames, UTF-8 checks,
