@@ -554,3 +554,32 @@ impl<T> Queue<T> {
         self.inner.capacity
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn watchers_hear_puts_and_the_close_until_dropped() {
+        let q = Queue::unbounded();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let guard = q.watch(Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }));
+        q.put(1).unwrap();
+        q.try_put(2).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        drop(guard);
+        q.put(3).unwrap();
+        q.close();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let c = calls.clone();
+        let _guard = q.watch(Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }));
+        q.close();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+}

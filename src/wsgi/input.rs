@@ -370,6 +370,9 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
         self.io.out().extend_from_slice(head);
         self.io.flush()?;
         self.reader.upgraded = true;
+        // From here on reads and writes go to the stream: an idle WebSocket keeps no
+        // HTTP buffers.
+        self.io.release_for_upgrade();
         // The request's deadlines are over; the new protocol sets its own.
         self.io.transport_mut().set_read_timeout(None)
     }
@@ -393,6 +396,7 @@ impl<T: Transport> BodyIo<'_, T> {
         let n = held.len().min(buf.len());
         buf[..n].copy_from_slice(&held[..n]);
         self.io.consume(n);
+        self.io.release_for_upgrade();
         Some(n)
     }
 }

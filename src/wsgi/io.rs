@@ -431,6 +431,19 @@ impl<T: Transport> ConnIo<T> {
         }
     }
 
+    /// Frees the buffers of a connection handed over to another protocol (which reads and
+    /// writes the stream itself): the write buffer at once, the read buffer once what it
+    /// holds has been read. The connection reads no more HTTP afterwards.
+    pub(crate) fn release_for_upgrade(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        if self.start == self.end && self.held.is_empty() {
+            self.buf = Vec::new();
+            (self.start, self.end) = (0, 0);
+        }
+    }
+
     /// The write buffer: bytes queued here leave on the next [`flush`](Self::flush).
     #[inline]
     pub(crate) fn out(&mut self) -> &mut Vec<u8> {
