@@ -3,6 +3,7 @@
 //! where the crate docs describe them; this module is also the only user of may's
 //! coroutine API (spawning, cancelling, sleeping).
 
+pub(crate) mod alarm;
 pub(crate) mod clock;
 mod coroutine;
 mod deadline;

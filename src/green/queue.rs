@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,6 +133,28 @@ struct QueueInner<T> {
     not_empty: WaitQueue,
     not_full: WaitQueue,
     all_done: WaitQueue,
+    /// Called after every put and at the close: waits that are not a `get` (a WebSocket
+    /// waiting for its socket or this queue) learn of items here.
+    watchers: SpinLock<Vec<(u64, Watcher)>>,
+}
+
+/// A wake-up for a waiter outside the queue's own wait queues; it must not block.
+pub(crate) type Watcher = Arc<dyn Fn() + Send + Sync>;
+
+/// Deregisters a [`Queue::watch`] when dropped.
+pub(crate) struct WatchGuard<'q, T> {
+    queue: &'q Queue<T>,
+    id: u64,
+}
+
+impl<T> Drop for WatchGuard<'_, T> {
+    fn drop(&mut self) {
+        self.queue
+            .inner
+            .watchers
+            .lock()
+            .retain(|(id, _)| *id != self.id);
+    }
 }
 
 struct State<T> {
@@ -203,6 +226,7 @@ impl<T> Queue<T> {
                 not_empty: WaitQueue::new(),
                 not_full: WaitQueue::new(),
                 all_done: WaitQueue::new(),
+                watchers: SpinLock::new(Vec::new()),
             }),
         }
     }
@@ -293,7 +317,31 @@ impl<T> Queue<T> {
             state.unfinished += 1;
         }
         self.inner.not_empty.notify_one();
+        self.notify_watchers();
         Ok(())
+    }
+
+    /// Calls `wake` after every put (and at the close) until the guard drops: for a
+    /// wait on something else as well as this queue. `wake` must not block.
+    pub(crate) fn watch(&self, wake: Watcher) -> WatchGuard<'_, T> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.inner.watchers.lock().push((id, wake));
+        WatchGuard { queue: self, id }
+    }
+
+    fn notify_watchers(&self) {
+        // Clone out so that no lock is held while the wake-ups run.
+        let watchers: Vec<Watcher> = {
+            let list = self.inner.watchers.lock();
+            if list.is_empty() {
+                return;
+            }
+            list.iter().map(|(_, w)| w.clone()).collect()
+        };
+        for wake in watchers {
+            wake();
+        }
     }
 
     /// Takes the oldest item, waiting while the queue is empty. Fails with
@@ -441,6 +489,7 @@ impl<T> Queue<T> {
         self.inner.state.lock().closed = true;
         self.inner.not_empty.notify_all();
         self.inner.not_full.notify_all();
+        self.notify_watchers();
     }
 
     /// Whether [`Queue::close`] was called.
@@ -503,5 +552,34 @@ impl<T> Queue<T> {
     /// ```
     pub fn capacity(&self) -> Option<usize> {
         self.inner.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn watchers_hear_puts_and_the_close_until_dropped() {
+        let q = Queue::unbounded();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let guard = q.watch(Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }));
+        q.put(1).unwrap();
+        q.try_put(2).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        drop(guard);
+        q.put(3).unwrap();
+        q.close();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let c = calls.clone();
+        let _guard = q.watch(Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }));
+        q.close();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 }

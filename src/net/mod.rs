@@ -33,6 +33,7 @@ pub use connect::{lookup_host, lookup_host_timeout, TcpStream, ToAddrs, UnixStre
 pub use limits::{connection_capacity, raise_open_files_limit};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
+pub(crate) use stream::IoWaker;
 pub(crate) use stream::SocketRef;
 pub use stream::{Addr, Stream};
 pub use tls::{Handshake, TlsConfig, TlsStream};

@@ -8,6 +8,9 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use may::io::{WaitIo, WaitIoWaker};
 use may::net::TcpStream;
 use may::os::unix::net::UnixStream;
 
@@ -137,6 +140,77 @@ impl Stream {
                 "sendfile through TLS",
             )),
         }
+    }
+}
+
+/// Wakes a green thread parked in [`Stream::wait_readable`] (or makes its next wait
+/// return at once). Cheap to clone; never blocks; harmless after the stream closed.
+#[derive(Clone)]
+pub(crate) struct IoWaker(Arc<WaitIoWaker>);
+
+impl IoWaker {
+    pub(crate) fn wake(&self) {
+        self.0.wakeup();
+    }
+}
+
+impl fmt::Debug for IoWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IoWaker")
+    }
+}
+
+/// A non-blocking read's result: `None` for "nothing there now".
+pub(crate) fn ready(r: io::Result<usize>) -> io::Result<Option<usize>> {
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waiting for readability as well as for other events, without a timer per wait:
+/// `try_read` until it finds nothing, check the other sources, then `wait_readable`.
+/// Readiness that comes after the `try_read`, and a [`IoWaker::wake`] that comes after
+/// the other sources were checked, end the wait; so nothing is missed, and nothing read
+/// is lost (there is no read to cancel). Writes in between may end the next wait early
+/// (a spurious wake-up: the caller loops).
+impl Stream {
+    /// Reads what has arrived, without waiting: `Ok(None)` when nothing has (`Ok(Some(0))`
+    /// at the end of the stream). TLS: decrypts what is buffered first.
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            // may's sockets are non-blocking underneath: the inner read never waits.
+            let r = match self {
+                Stream::Tcp(s) => s.inner_mut().read(buf),
+                Stream::Unix(s) => s.inner_mut().read(buf),
+                Stream::Tls(s) => return s.try_read(buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return ready(r),
+            }
+        }
+    }
+
+    /// Parks the green thread until the socket is readable (or its read side was shut
+    /// down) or its [`waker`](Self::waker) is called. Only on a green thread; may return
+    /// early.
+    pub(crate) fn wait_readable(&self) {
+        crate::green::watchdog::parking(|| match self {
+            Stream::Tcp(s) => drop(s.wait_io()),
+            Stream::Unix(s) => drop(s.wait_io()),
+            Stream::Tls(s) => s.get_ref().wait_readable(),
+        })
+    }
+
+    /// What ends a [`wait_readable`](Self::wait_readable) from elsewhere.
+    pub(crate) fn waker(&self) -> IoWaker {
+        IoWaker(Arc::new(match self {
+            Stream::Tcp(s) => s.waker(),
+            Stream::Unix(s) => s.waker(),
+            Stream::Tls(s) => return s.get_ref().waker(),
+        }))
     }
 }
 

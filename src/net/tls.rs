@@ -307,6 +307,40 @@ impl TlsStream {
         self.sock.shutdown(how)
     }
 
+    /// [`Stream::try_read`] through TLS: plaintext already decrypted, else what the
+    /// socket has now. Queued TLS records (alerts, session tickets) go out before the
+    /// socket is read, never after (see [`Stream`]'s notes on waiting).
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        struct NonBlocking<'s>(&'s mut Stream);
+        impl Read for NonBlocking<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0
+                    .try_read(buf)?
+                    .ok_or_else(|| io::ErrorKind::WouldBlock.into())
+            }
+        }
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            while self.conn.wants_write() {
+                self.conn.write_tls(&mut self.sock)?;
+            }
+            match self.conn.read_tls(&mut NonBlocking(&mut self.sock)) {
+                // The end beneath TLS (a stop shuts the read side down): the end here.
+                Ok(0) => return Ok(Some(0)),
+                Ok(_) => {}
+                Err(e) => return super::stream::ready(Err(e)),
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                let _ = self.conn.write_tls(&mut self.sock);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+
     fn io(&mut self) -> rustls::Stream<'_, ServerConnection, Stream> {
         rustls::Stream::new(&mut self.conn, &mut self.sock)
     }

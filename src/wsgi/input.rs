@@ -14,6 +14,7 @@ use super::pace::Pace;
 use crate::http::decode::{Chunk, ChunkedDecoder};
 use crate::http::request::{BodyLength, RequestHead};
 use crate::http::{Error as HttpError, ErrorKind};
+use crate::net::IoWaker;
 
 /// The interim response sent on the first read of a body the client is holding back.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -330,6 +331,12 @@ pub(crate) trait Duplex {
     fn is_stopping(&self) -> bool;
     fn set_waiting(&self) -> bool;
     fn set_busy(&self) -> bool;
+    /// Reads what has arrived without waiting (`Ok(None)`: nothing yet).
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+    /// Parks until readable or woken (may return early).
+    fn wait_readable(&self);
+    /// What ends a [`wait_readable`](Duplex::wait_readable) from another green thread.
+    fn waker(&self) -> Option<IoWaker>;
 }
 
 /// A request's body reader over its connection's buffers.
@@ -363,6 +370,9 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
         self.io.out().extend_from_slice(head);
         self.io.flush()?;
         self.reader.upgraded = true;
+        // From here on reads and writes go to the stream: an idle WebSocket keeps no
+        // HTTP buffers.
+        self.io.release_for_upgrade();
         // The request's deadlines are over; the new protocol sets its own.
         self.io.transport_mut().set_read_timeout(None)
     }
@@ -376,16 +386,42 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
     }
 }
 
+impl<T: Transport> BodyIo<'_, T> {
+    /// Copies out bytes received after the request head and not yet read, if any.
+    fn take_held(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let held = self.io.buffered();
+        if held.is_empty() {
+            return None;
+        }
+        let n = held.len().min(buf.len());
+        buf[..n].copy_from_slice(&held[..n]);
+        self.io.consume(n);
+        self.io.release_for_upgrade();
+        Some(n)
+    }
+}
+
 impl<T: Transport> Duplex for BodyIo<'_, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let held = self.io.buffered();
-        if !held.is_empty() {
-            let n = held.len().min(buf.len());
-            buf[..n].copy_from_slice(&held[..n]);
-            self.io.consume(n);
+        if let Some(n) = self.take_held(buf) {
             return Ok(n);
         }
         self.io.transport_mut().read(buf)
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(n) = self.take_held(buf) {
+            return Ok(Some(n));
+        }
+        self.io.transport_mut().try_read(buf)
+    }
+
+    fn wait_readable(&self) {
+        self.io.transport().wait_readable();
+    }
+
+    fn waker(&self) -> Option<IoWaker> {
+        self.io.transport().waker()
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

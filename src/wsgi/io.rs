@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::net::{Handshake, Stream};
+use crate::net::{Handshake, IoWaker, Stream};
 use crate::server::Conn;
 
 /// What the connection code needs of its stream.
@@ -86,6 +86,21 @@ pub(crate) trait Transport: Read + Write {
     fn set_waiting(&self) -> bool {
         true
     }
+
+    /// Reads what has arrived without waiting (`Ok(None)`: nothing yet); see
+    /// [`Stream::try_read`](crate::net::Stream). In memory, a plain read (it never waits).
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.read(buf).map(Some)
+    }
+
+    /// Parks until the stream is readable or its [`waker`](Self::waker) is called (may
+    /// return early). In memory, returns at once.
+    fn wait_readable(&self) {}
+
+    /// What ends a [`wait_readable`](Self::wait_readable); `None` in memory.
+    fn waker(&self) -> Option<IoWaker> {
+        None
+    }
 }
 
 impl Transport for Conn {
@@ -153,6 +168,18 @@ impl Transport for Conn {
 
     fn set_waiting(&self) -> bool {
         Conn::set_waiting(self)
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.stream_mut().try_read(buf)
+    }
+
+    fn wait_readable(&self) {
+        self.stream().wait_readable();
+    }
+
+    fn waker(&self) -> Option<IoWaker> {
+        Some(self.stream().waker())
     }
 }
 
@@ -414,6 +441,19 @@ impl<T: Transport> ConnIo<T> {
         }
         if self.out.is_empty() && self.out.capacity() > write {
             self.out = Vec::with_capacity(1024);
+        }
+    }
+
+    /// Frees the buffers of a connection handed over to another protocol (which reads and
+    /// writes the stream itself): the write buffer at once, the read buffer once what it
+    /// holds has been read. The connection reads no more HTTP afterwards.
+    pub(crate) fn release_for_upgrade(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        if self.start == self.end && self.held.is_empty() {
+            self.buf = Vec::new();
+            (self.start, self.end) = (0, 0);
         }
     }
 

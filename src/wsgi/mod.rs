@@ -45,6 +45,7 @@ mod request;
 mod response;
 mod trust;
 mod upgrade;
+pub mod websocket;
 mod write;
 
 pub(crate) use conn::{run_exchange, with_environ, MemPeer, Service};
@@ -61,3 +62,4 @@ pub use reply::IntoResponse;
 pub use request::{Form, Multipart, Part, QueryPairs};
 pub use response::{Body, HeaderText, IntoStatus, StartResponse};
 pub use upgrade::Upgraded;
+pub use websocket::{CloseStatus, Incoming, Message, WebSocket, WebSocketOptions};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::input::{Duplex, Input};
 use super::{Environ, RequestError};
 use crate::http::encode::{is_valid_header_name, is_valid_header_value};
+use crate::net::IoWaker;
 
 /// The connection after `101 Switching Protocols`: a byte stream to the client (through
 /// TLS and after a PROXY header, as the request came), from [`Environ::upgrade`].
@@ -112,6 +113,23 @@ impl Upgraded<'_, '_> {
     /// server already closed it (it is stopping).
     pub fn set_waiting(&mut self) -> bool {
         self.duplex().set_waiting()
+    }
+
+    /// Reads what has arrived without waiting: `Ok(None)` when nothing has.
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.duplex().try_read(buf)
+    }
+
+    /// Parks until the connection is readable or its [`waker`](Self::waker) is called
+    /// (may return early: loop on [`try_read`](Self::try_read)).
+    pub(crate) fn wait_readable(&mut self) {
+        self.duplex().wait_readable();
+    }
+
+    /// What ends a [`wait_readable`](Self::wait_readable) from another green thread;
+    /// `None` for an in-memory connection (whose reads never wait).
+    pub(crate) fn waker(&mut self) -> Option<IoWaker> {
+        self.duplex().waker()
     }
 
     /// Marks the connection busy with an exchange (a stop lets it finish); `false`: the
