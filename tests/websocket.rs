@@ -479,3 +479,39 @@ fn python_websockets_through_nginx() {
     let (_nginx, port) = start_nginx(app.port.unwrap());
     python_echo(&format!("ws://127.0.0.1:{port}/"), "-");
 }
+
+/// Behind a proxy that speaks the PROXY protocol (HAProxy's `send-proxy`), the upgrade and
+/// the frames run on after the PROXY header, and the handler sees the real client.
+#[test]
+fn a_websocket_after_a_proxy_header_sees_the_real_client() {
+    use greenlight::net::AllowList;
+    let app = app_fn(|env, _start| -> Result<Body, HttpError> {
+        let client = env.get("REMOTE_ADDR").unwrap_or("").to_owned();
+        let mut ws = env.websocket()?;
+        ws.send_text(&client)?;
+        while let Some(m) = ws.recv() {
+            ws.send(m)?;
+        }
+        Ok(Body::empty())
+    });
+    let mut server = WsgiServer::new("127.0.0.1:0", app);
+    server.options_mut().proxy_protocol = Some(AllowList::from_entries(["127.0.0.1"]).unwrap());
+    let h = server.start().unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", h.local_addr().port().unwrap())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "PROXY TCP4 192.0.2.7 127.0.0.1 40001 80\r\nGET / HTTP/1.1\r\nHost: x\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {KEY}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    assert!(read_head(&mut s).starts_with("HTTP/1.1 101 "));
+    assert_eq!(read_frame(&mut s), (true, 1, b"192.0.2.7".to_vec()));
+    s.write_all(&frame(true, 1, b"through the proxy", true))
+        .unwrap();
+    assert_eq!(read_frame(&mut s), (true, 1, b"through the proxy".to_vec()));
+    s.write_all(&frame(true, 8, &1000u16.to_be_bytes(), true))
+        .unwrap();
+    assert_eq!(read_close(&mut s).0, 1000);
+    h.stop_now();
+}
