@@ -36,7 +36,10 @@
 #          DUR=5 ROUNDS=1 IDLE=2000 scripts/load.sh
 # It takes about 4 x ROUNDS x DUR seconds plus a minute.
 # Environment: DUR (seconds per wrk run), ROUNDS, IDLE (idle connections), CONNS (wrk -c,
-#   100), DEPTH (pipeline depth, 16), PORT (first of two ports, 18080), CARGO_TARGET_DIR.
+#   100), DEPTH (pipeline depth, 16), PORT (first of two ports, 18080), CARGO_TARGET_DIR,
+#   GL_FLAGS (more flags for greenlight: the cost of an option is the ratio with and
+#   without it, e.g. GL_FLAGS="--max-blocking-time 0.5" for the blocking watchdog or
+#   GL_FLAGS="--request-timeout 30" for request deadlines).
 set -euo pipefail
 
 DUR=${DUR:-10}
@@ -139,7 +142,7 @@ start_server() { # name
         greenlight)
             taskset -c "$SERVER_CPU" "$GL_BIN" -b "127.0.0.1:$port" --threads 1 \
                 --keep-alive 300 --worker-connections 20000 --log-level warning \
-                >"$tmp/$1.log" 2>&1 &
+                ${GL_FLAGS:-} >"$tmp/$1.log" 2>&1 &
             ;;
         may_minihttp)
             taskset -c "$SERVER_CPU" "$MH_BIN" --bind "127.0.0.1:$port" --threads 1 \
