@@ -32,6 +32,7 @@ pub(crate) mod notify;
 mod options;
 mod run;
 mod signals;
+pub(crate) mod upgrade;
 pub(crate) mod worker;
 
 pub use run::run;
