@@ -37,21 +37,6 @@ impl Drop for Guard {
     }
 }
 
-fn find_nginx() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin")]);
-    for d in dirs {
-        let p = d.join("nginx");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "nginx is not installed: this test runs the proxy_fix example behind a real nginx. \
-         Install Debian's package (`apt-get install nginx`), as .ci/run does."
-    );
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -112,7 +97,7 @@ http {{
     );
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(find_nginx())
+    let child = Command::new(common::find_nginx())
         .arg("-p")
         .arg(&dir)
         .arg("-c")

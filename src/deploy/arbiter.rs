@@ -11,10 +11,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
+use signal_hook::consts::{
+    SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2,
+};
 
 use super::notify::{sd_notify, PidFile};
 use super::signals;
+use super::upgrade::{self, Inherited, Upgrade};
 use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::{self, BindOptions, Listener};
@@ -29,7 +32,7 @@ const BOOT_WINDOW: Duration = Duration::from_secs(5);
 const MAX_BOOT_CRASHES: u32 = 5;
 /// The longest wait before restarting a worker that keeps crashing.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// On reload, how long the new workers get to boot before the old ones stop anyway.
+/// On reload, how long a new worker gets to boot before an old one stops anyway.
 const RELOAD_BOOT_WAIT: Duration = Duration::from_secs(30);
 
 struct Worker {
@@ -105,7 +108,7 @@ fn heartbeat_pipe() -> io::Result<(File, OwnedFd)> {
     Ok((read, write))
 }
 
-fn describe(status: ExitStatus) -> String {
+pub(crate) fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exited with code {c}"),
         (_, Some(s)) => format!("was killed by signal {s}{}", signal_name(s)),
@@ -139,6 +142,10 @@ struct Arbiter {
     boot_crashes: u32,
     restart_after: Instant,
     reload_started: Option<Instant>,
+    /// The `--pid` file (written once the workers serve, for a master started by USR2).
+    pidfile: PidFile,
+    /// Binary upgrades (USR2), from either side.
+    upgrade: Upgrade,
 }
 
 impl Arbiter {
@@ -178,6 +185,13 @@ impl Arbiter {
 
     fn stop_all(&mut self, sig: i32, grace: Duration) {
         self.stopping = true;
+        // A new master started by USR2 serves on the same sockets: their unix socket files
+        // are its own now.
+        if self.upgrade.new_master_running() {
+            for l in &mut self.listeners {
+                l.set_owns_path(false);
+            }
+        }
         // The kernel completes handshakes on a listening socket until its last descriptor
         // closes: kept open here, new clients would queue for workers that no longer
         // accept, then be reset. A unix socket file goes with it.
@@ -200,16 +214,8 @@ impl Arbiter {
                 sd_notify("STOPPING=1");
                 self.stop_all(libc::SIGQUIT, QUICK_GRACE);
             }
-            SIGHUP if !self.stopping => {
-                log::info!("Handling signal: hup (reloading: new workers, then the old ones stop)");
-                sd_notify("RELOADING=1");
-                for w in &mut self.workers {
-                    if w.kill_at.is_none() {
-                        w.outgoing = true;
-                    }
-                }
-                self.reload_started = Some(Instant::now());
-            }
+            SIGHUP if !self.stopping => self.start_reload(),
+            SIGUSR2 if !self.stopping => self.upgrade.start(&self.fds, &mut self.pidfile),
             SIGTTIN if !self.stopping => {
                 self.target += 1;
                 log::info!("Handling signal: ttin (workers: {})", self.target);
@@ -345,30 +351,19 @@ impl Arbiter {
         if self.stopping {
             return;
         }
-        // Start missing workers (the new generation during a reload).
-        while self.live() < self.target && Instant::now() >= self.restart_after {
+        // Start missing workers: all at once after crashes; during a reload one at a time,
+        // each once the previous one serves.
+        while self.live() < self.target
+            && Instant::now() >= self.restart_after
+            && (self.reload_started.is_none() || self.booting() == 0)
+        {
             if let Err(e) = self.spawn_worker() {
                 log::error!("cannot start a worker: {e}");
                 self.restart_after = Instant::now() + Duration::from_secs(1);
                 break;
             }
         }
-        // Reload: once the new generation has booted (or waited too long), stop the old.
-        if let Some(t) = self.reload_started {
-            let new_booted = self
-                .workers
-                .iter()
-                .filter(|w| !w.outgoing && w.kill_at.is_none() && w.booted)
-                .count();
-            if new_booted >= self.target || t.elapsed() > RELOAD_BOOT_WAIT {
-                let g = self.config.graceful_timeout;
-                for w in self.workers.iter_mut().filter(|w| w.outgoing) {
-                    w.stop(libc::SIGTERM, g);
-                }
-                self.reload_started = None;
-                sd_notify("READY=1");
-            }
-        }
+        self.roll();
         // Too many (TTOU): stop the oldest.
         while self.live() > self.target {
             let g = self.config.graceful_timeout;
@@ -382,12 +377,82 @@ impl Arbiter {
             }
         }
     }
+
+    /// HUP: the workers running now make way, one at a time, for new ones ([`Self::roll`]).
+    fn start_reload(&mut self) {
+        log::info!("Handling signal: hup (reloading: one new worker at a time, each serving before an old one stops)");
+        sd_notify("RELOADING=1");
+        for w in &mut self.workers {
+            if w.kill_at.is_none() {
+                w.outgoing = true;
+            }
+        }
+        self.reload_started = Some(Instant::now());
+    }
+
+    /// New workers booting now (for less than [`RELOAD_BOOT_WAIT`]).
+    fn booting(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| !w.outgoing && w.kill_at.is_none() && !w.booted)
+            .filter(|w| w.started.elapsed() <= RELOAD_BOOT_WAIT)
+            .count()
+    }
+
+    /// The rolling reload's step: each new worker that serves (it has sent its first
+    /// heartbeat, written once its accept loops run) lets one old worker stop gracefully,
+    /// so that `--workers` processes accept at every moment. One that takes longer than
+    /// [`RELOAD_BOOT_WAIT`] to boot counts as serving, so that a reload always ends.
+    fn roll(&mut self) {
+        let Some(started) = self.reload_started else {
+            return;
+        };
+        let serving_new = self
+            .workers
+            .iter()
+            .filter(|w| !w.outgoing && w.kill_at.is_none())
+            .filter(|w| w.booted || w.started.elapsed() > RELOAD_BOOT_WAIT)
+            .count();
+        let old = self
+            .workers
+            .iter()
+            .filter(|w| w.outgoing && w.kill_at.is_none())
+            .count();
+        let (g, target) = (self.config.graceful_timeout, self.target);
+        for _ in 0..(serving_new + old).saturating_sub(target).min(old) {
+            if let Some(w) = self
+                .workers
+                .iter_mut()
+                .filter(|w| w.outgoing && w.kill_at.is_none())
+                .min_by_key(|w| w.started)
+            {
+                log::info!(
+                    "Reload: stopping worker {} (pid: {}); new workers serving: {serving_new} of {target}",
+                    w.id,
+                    w.pid()
+                );
+                w.stop(libc::SIGTERM, g);
+            }
+        }
+        let old_left = self
+            .workers
+            .iter()
+            .any(|w| w.outgoing && w.kill_at.is_none());
+        if serving_new >= self.target && !old_left {
+            log::info!(
+                "Reload complete in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            self.reload_started = None;
+            sd_notify("READY=1");
+        }
+    }
 }
 
 /// Runs the master; never returns. Exit status 0 after a stop, 1 when the listeners cannot
 /// be opened, 3 when workers cannot boot.
-pub(crate) fn run(config: Config) -> ! {
-    let code = match master(config) {
+pub(crate) fn run(config: Config, inherited: Option<Inherited>) -> ! {
+    let code = match master(config, inherited) {
         Ok(code) => code,
         Err(e) => {
             log::error!("{e}");
@@ -412,13 +477,21 @@ fn log_start() {
     }
 }
 
-fn master(config: Config) -> crate::Result<i32> {
-    log_start();
+/// The listening sockets: inherited from the old master after a USR2, else bound (or
+/// taken from systemd); each made inheritable by the workers. Also their descriptors, as
+/// passed to workers.
+fn open_listeners(
+    config: &Config,
+    inherited: Option<&Inherited>,
+) -> crate::Result<(Vec<Listener>, String)> {
     let opts = BindOptions {
         backlog: config.backlog,
         reuse_port: config.reuse_port,
     };
-    let listeners: Vec<Listener> = net::bind_all(&config.binds, &opts)?;
+    let listeners: Vec<Listener> = match inherited {
+        Some(i) => i.listeners()?,
+        None => net::bind_all(&config.binds, &opts)?,
+    };
     let mut fds = Vec::new();
     for l in &listeners {
         let addr = l
@@ -430,39 +503,54 @@ fn master(config: Config) -> crate::Result<i32> {
             .map_err(|e| crate::Error::io("sharing the listener with workers", e))?;
         fds.push(l.as_raw_fd().to_string());
     }
-    let _pid = match PidFile::create(config.pid.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(crate::Error::io(
-                format!(
-                    "writing the pid file {}",
-                    config.pid.as_deref().unwrap_or("")
-                ),
-                e,
-            ))
-        }
-    };
+    Ok((listeners, fds.join(",")))
+}
+
+fn master(config: Config, inherited: Option<Inherited>) -> crate::Result<i32> {
+    log_start();
+    if let Some(i) = &inherited {
+        log::info!(
+            "Binary upgrade: inheriting the listeners of master {}",
+            i.old_master()
+        );
+    }
+    let (listeners, fds) = open_listeners(&config, inherited.as_ref())?;
+    // A master started by USR2 writes the pid file once its workers serve (the old
+    // master's is `.oldbin` meanwhile): its appearance tells a script the upgrade is ready.
+    let pid = config.pid.as_deref().filter(|_| inherited.is_none());
+    let pidfile = PidFile::create(pid)
+        .map_err(|e| crate::Error::io(format!("writing the pid file {}", pid.unwrap_or("")), e))?;
     let signals = signals::forward(&[
         SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGCHLD,
     ])
     .map_err(|e| crate::Error::io("installing signal handlers", e))?;
     let exe = std::env::current_exe()
         .map_err(|e| crate::Error::io("finding this program to start workers", e))?;
+    let program = upgrade::program_path()
+        .map_err(|e| crate::Error::io("finding this program's path for upgrades", e))?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let mut a = Arbiter {
         target: config.workers.max(1),
         config,
         listeners,
         exe,
-        args: std::env::args_os().skip(1).collect(),
-        fds: fds.join(","),
+        upgrade: Upgrade::new(program, args.clone(), inherited.map(|i| i.old_master())),
+        args,
+        fds,
         workers: Vec::new(),
         next_id: 0,
         stopping: false,
         boot_crashes: 0,
         restart_after: Instant::now(),
         reload_started: None,
+        pidfile,
     };
     log::info!("Using {} worker processes", a.target);
+    supervise(&mut a, &signals)
+}
+
+/// The master's loop, until its workers are gone after a stop.
+fn supervise(a: &mut Arbiter, signals: &std::sync::mpsc::Receiver<i32>) -> crate::Result<i32> {
     let mut ready_sent = false;
     let mut pending = Vec::new();
     loop {
@@ -471,20 +559,44 @@ fn master(config: Config) -> crate::Result<i32> {
         }
         if !a.reap() {
             a.stop_all(libc::SIGTERM, Duration::from_secs(5));
-            wait_all(&mut a);
+            wait_all(a);
             return Ok(BOOT_ERROR);
         }
         a.check_heartbeats();
         a.enforce_kills();
         a.manage();
+        a.follow_upgrade();
         if !ready_sent && a.workers.iter().filter(|w| w.booted).count() >= a.target {
-            sd_notify("READY=1");
+            a.on_ready();
             ready_sent = true;
         }
         if a.stopping && a.workers.is_empty() {
             return Ok(0);
         }
-        pending = signals::wait(&signals, TICK);
+        pending = signals::wait(signals, TICK);
+    }
+}
+
+impl Arbiter {
+    /// Every worker serves for the first time.
+    fn on_ready(&mut self) {
+        if !self
+            .upgrade
+            .on_ready(self.config.pid.as_deref(), &mut self.pidfile)
+        {
+            sd_notify("READY=1");
+        }
+    }
+
+    /// A binary upgrade's progress: a new master that exited (this one carries on), an
+    /// old master that is gone (this one takes over the unix socket files).
+    fn follow_upgrade(&mut self) {
+        self.upgrade.reap(&mut self.pidfile);
+        if self.upgrade.old_master_left() && !self.stopping {
+            for l in &mut self.listeners {
+                l.set_owns_path(true);
+            }
+        }
     }
 }
 

@@ -16,10 +16,11 @@
 //! |---|---|---|
 //! | TERM | graceful stop: closes the listeners at once (new connections are refused), then workers finish in-flight requests within `--graceful-timeout`, then are killed | graceful stop: stops accepting at once, serves what the listen backlog holds, finishes in-flight requests |
 //! | INT, QUIT | quick stop (listeners closed at once) | quick stop |
-//! | HUP | reload: new workers start, then the old ones stop gracefully; the listeners stay open | ignored |
+//! | HUP | rolling reload: one new worker at a time starts, and once it serves one old worker stops gracefully; the listeners stay open | ignored |
 //! | TTIN / TTOU | one worker more / less | |
 //! | USR1 | reopen log files (and tell the workers) | reopen log files |
-//! | USR2, WINCH | ignored (logged) | ignored |
+//! | USR2 | binary upgrade: a new master from the program's path inherits the listeners (see `upgrade`) | ignored |
+//! | WINCH | ignored (logged) | ignored |
 //!
 //! Nothing is lost in a stop or a reload: the kernel completes handshakes on a listening
 //! socket until the last process holding it closes it, then resets what is still queued,
@@ -32,6 +33,7 @@ pub(crate) mod notify;
 mod options;
 mod run;
 mod signals;
+pub(crate) mod upgrade;
 pub(crate) mod worker;
 
 pub use run::run;

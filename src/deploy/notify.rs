@@ -13,6 +13,21 @@ impl PidFile {
         }
         Ok(PidFile(path.map(str::to_owned)))
     }
+
+    /// The file's path, if there is one.
+    pub(crate) fn path(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// Moves the file to `to` (a binary upgrade renames the old master's to `.oldbin`, and
+    /// back if the new master dies); it is removed from there when dropped.
+    pub(crate) fn rename(&mut self, to: String) -> io::Result<()> {
+        if let Some(from) = &self.0 {
+            std::fs::rename(from, &to)?;
+            self.0 = Some(to);
+        }
+        Ok(())
+    }
 }
 
 impl Drop for PidFile {
@@ -74,6 +89,19 @@ mod tests {
         );
         drop(f);
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn pid_file_is_renamed_and_removed_from_its_new_name() {
+        let p = std::env::temp_dir().join(format!("gl-pid-mv-{}", std::process::id()));
+        let s = p.to_str().unwrap().to_owned();
+        let mut f = PidFile::create(Some(&s)).unwrap();
+        let old = format!("{s}.oldbin");
+        f.rename(old.clone()).unwrap();
+        assert!(!p.exists());
+        assert_eq!(f.path(), Some(old.as_str()));
+        drop(f);
+        assert!(!std::path::Path::new(&old).exists());
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn run_inner<A: App>(app: A) -> ! {
     // Read (and cleared) before any thread exists: changing the environment is only sound
     // while the process has one thread.
     let worker = WorkerEnv::from_env();
+    let inherited = super::upgrade::Inherited::from_env();
     let config = Config::from_args();
     let unsupported = config.unsupported();
     if !unsupported.is_empty() {
@@ -82,5 +83,5 @@ fn run_inner<A: App>(app: A) -> ! {
         crate::logging::flush();
         std::process::exit(1);
     }
-    super::arbiter::run(config)
+    super::arbiter::run(config, inherited)
 }

@@ -135,7 +135,10 @@ struct PathGuard(PathBuf);
 
 impl Drop for PathGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        // An empty path is a guard that was disarmed (the file belongs to another process).
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -204,6 +207,28 @@ impl Listener {
             }
         }
         Ok(())
+    }
+
+    /// Whether this listener removes its unix socket file when dropped. A new listener
+    /// owns the file it created; an inherited one does not. A master started by a binary
+    /// upgrade takes the file over once the old master is gone, and the old master lets go
+    /// of it while the new one runs. Does nothing for a TCP socket or an unnamed unix one.
+    pub(crate) fn set_owns_path(&mut self, yes: bool) {
+        if !yes {
+            if let Some(mut g) = self.owned_path.take() {
+                g.0 = PathBuf::new();
+            }
+            return;
+        }
+        if let Inner::Unix(l) = &self.inner {
+            if let Some(p) = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_owned))
+            {
+                self.owned_path = Some(PathGuard(p));
+            }
+        }
     }
 
     /// Attaches the listener to the green-thread runtime for accepting.

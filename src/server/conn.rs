@@ -26,7 +26,7 @@ pub(crate) const WAITING: u8 = 4;
 pub(crate) struct ConnEntry {
     /// `BUSY`, `IDLE`, `RECEIVING`, `WAITING` or `CLOSING`.
     pub(crate) state: AtomicU8,
-    /// When the connection last began `RECEIVING` (see [`super::shed::now_ms`]).
+    /// When the connection last began `RECEIVING` or `IDLE` (see [`super::shed::now_ms`]).
     pub(crate) since: AtomicU64,
     /// The connection's socket (see [`SocketRef`]'s contract: the entry is removed before
     /// the stream closes).
@@ -118,6 +118,11 @@ impl Conn {
     /// [`is_stopping`](Self::is_stopping)). Returns `false` if the stop has already closed
     /// or cancelled the connection: the handler should close now.
     pub fn set_idle(&self) -> bool {
+        // Each idle period gets its own last call: a connection that answered its last
+        // request as the stop began may have the client's next one on its way.
+        self.entry
+            .since
+            .store(super::shed::now_ms(), Ordering::Relaxed);
         // SeqCst pairs with the stop path, which scans for IDLE until no connection is
         // left: it sees this one idle and closes its read side.
         self.move_to(IDLE)

@@ -18,11 +18,12 @@ use crate::net::{Addr, Stream};
 const STOP_POLL: Duration = Duration::from_millis(5);
 /// While draining, how often idle connections are looked for again.
 const RESCAN_EVERY: Duration = Duration::from_millis(50);
-/// When a stop begins, how long idle keep-alive connections may still send one more
-/// request (answered with `Connection: close`) before the first scan closes them. A
-/// client sends its next request without knowing of the stop: one already on its way when
-/// its connection closed would be lost (reset), and a client under load sends well within
-/// this. Only a connection idle this long can still meet that race, as with any server.
+/// When a stop begins, and whenever a connection goes idle during one, how long that idle
+/// keep-alive connection may still send one more request (answered with `Connection:
+/// close`) before a scan closes it. A client sends its next request without knowing of the
+/// stop: one already on its way when its connection closed would be lost (reset), and a
+/// client under load sends well within this. Only a connection idle this long can still
+/// meet that race, as with any server.
 const IDLE_LAST_CALL: Duration = Duration::from_millis(100);
 /// How long a stop keeps knocking on a listener whose accept loop has not woken up.
 const WAKE_WAIT: Duration = Duration::from_secs(2);
@@ -153,9 +154,18 @@ impl Registry {
 
     /// Closes the read side of idle (and waiting, long-lived) connections: their handlers
     /// see end-of-stream and finish. Busy ones are left to finish their exchange.
-    fn close_idle(&self) {
+    /// Closes the read side of waiting connections and of those idle for at least
+    /// `min_idle` (their last call: a client's next request may be on its way).
+    fn close_idle(&self, min_idle: Duration) {
         let conns = self.conns.lock().expect("conns lock");
+        let now = super::shed::now_ms();
         for entry in conns.values() {
+            let since = entry.since.load(Ordering::Relaxed);
+            if entry.state.load(Ordering::SeqCst) == IDLE
+                && now.saturating_sub(since) < min_idle.as_millis() as u64
+            {
+                continue;
+            }
             let closed = [IDLE, WAITING].into_iter().any(|from| {
                 entry
                     .state
@@ -248,10 +258,11 @@ impl Registry {
         let mut next_scan = Instant::now() + IDLE_LAST_CALL;
         while self.active() > 0 && Instant::now() < deadline && !self.force.load(Ordering::SeqCst) {
             pause(STOP_POLL);
-            // Connections that went idle since the last scan are closed too.
+            // Connections that went idle since the last scan are closed too, each after a
+            // last call of its own.
             if Instant::now() >= next_scan {
                 self.reap_abandoned();
-                self.close_idle();
+                self.close_idle(IDLE_LAST_CALL);
                 next_scan = Instant::now() + RESCAN_EVERY;
             }
         }
@@ -265,7 +276,7 @@ impl Registry {
         // wait to go idle (or, for a knock, to see its end of stream).
         let until = Instant::now() + IDLE_CLOSE_WAIT;
         while self.active() > 0 && Instant::now() < until {
-            self.close_idle();
+            self.close_idle(Duration::ZERO);
             pause(STOP_POLL);
         }
         let left = self.active();

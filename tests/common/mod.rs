@@ -156,8 +156,15 @@ impl Proc {
 /// Starts example `name` with `args`; waits for its "Listening at:" line and reads the
 /// port from it (for TCP binds, `http://` or `https://`).
 pub fn start(name: &str, args: &[&str]) -> Proc {
-    let mut child = Command::new(example(name))
-        .args(args)
+    let mut cmd = Command::new(example(name));
+    cmd.args(args);
+    start_command(cmd, name)
+}
+
+/// Starts `cmd` (a server: any program taking the example's flags) as [`start`] does, with
+/// its stderr read line by line; `name` is for messages.
+pub fn start_command(mut cmd: Command, name: &str) -> Proc {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -215,4 +222,21 @@ pub fn run(cmd: &mut Command, secs: u64) -> (bool, String, String) {
             panic!("{cmd:?} did not finish in {secs} s");
         }
     }
+}
+
+/// The nginx binary (Debian's package, installed by CI); a missing one fails the test,
+/// never skips it.
+pub fn find_nginx() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin")]);
+    for d in dirs {
+        let p = d.join("nginx");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "nginx is not installed: this test runs the examples behind a real nginx. \
+         Install Debian's package (`apt-get install nginx`), as .ci/run does."
+    );
 }
