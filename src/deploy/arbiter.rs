@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1};
 
+use super::metrics::MasterMetrics;
 use super::notify::{sd_notify, PidFile};
 use super::signals;
 use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
@@ -139,21 +140,24 @@ struct Arbiter {
     boot_crashes: u32,
     restart_after: Instant,
     reload_started: Option<Instant>,
+    metrics: MasterMetrics,
 }
 
 impl Arbiter {
     fn spawn_worker(&mut self) -> io::Result<()> {
         let (read, write) = heartbeat_pipe()?;
         self.next_id += 1;
-        let child = Command::new(&self.exe)
-            .args(&self.args)
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&self.args)
             .env(ENV_FDS, &self.fds)
             .env(ENV_HEARTBEAT, write.as_raw_fd().to_string())
             .env(ENV_WORKER_ID, self.next_id.to_string())
-            .env(ENV_MASTER_PID, std::process::id().to_string())
-            .spawn()?;
-        // The child has its copy of the write end; ours closes here.
-        drop(write);
+            .env(ENV_MASTER_PID, std::process::id().to_string());
+        let segment = self.metrics.prepare(&mut cmd, self.next_id);
+        let child = cmd.spawn()?;
+        // The child has its copy of the write end (and of the metrics segment); ours
+        // closes here.
+        drop((write, segment));
         log::info!("Started worker {} (pid: {})", self.next_id, child.id());
         let now = Instant::now();
         self.workers.push(Worker {
@@ -250,6 +254,7 @@ impl Arbiter {
             };
             let w = self.workers.swap_remove(i);
             let expected = w.kill_at.is_some();
+            self.metrics.ended(w.id, status, expected);
             let how = describe(status);
             if expected {
                 log::info!("Worker {} (pid: {}) {how}", w.id, w.pid());
@@ -319,6 +324,7 @@ impl Arbiter {
                     w.last_beat.elapsed().as_secs_f64()
                 );
                 w.signal(libc::SIGKILL);
+                self.metrics.timed_out(w.id);
                 // Not `expected`: the reaper starts a replacement.
             }
         }
@@ -448,6 +454,7 @@ fn master(config: Config) -> crate::Result<i32> {
     .map_err(|e| crate::Error::io("installing signal handlers", e))?;
     let exe = std::env::current_exe()
         .map_err(|e| crate::Error::io("finding this program to start workers", e))?;
+    let metrics = MasterMetrics::start(&config)?;
     let mut a = Arbiter {
         target: config.workers.max(1),
         config,
@@ -461,6 +468,7 @@ fn master(config: Config) -> crate::Result<i32> {
         boot_crashes: 0,
         restart_after: Instant::now(),
         reload_started: None,
+        metrics,
     };
     log::info!("Using {} worker processes", a.target);
     let mut ready_sent = false;
@@ -475,6 +483,8 @@ fn master(config: Config) -> crate::Result<i32> {
             return Ok(BOOT_ERROR);
         }
         a.check_heartbeats();
+        a.metrics
+            .observe(a.workers.iter().map(|w| (w.id, w.last_beat)));
         a.enforce_kills();
         a.manage();
         if !ready_sent && a.workers.iter().filter(|w| w.booted).count() >= a.target {
