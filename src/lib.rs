@@ -70,6 +70,7 @@ pub mod fuzzing;
 mod green;
 pub mod http;
 pub mod logging;
+mod metrics;
 pub mod middleware;
 pub mod net;
 pub mod server;

@@ -472,6 +472,38 @@ pub(super) static FLAGS: &[Flag] = &[
         |c, a| a.path().map(|p| c.ca_certs = p),
     ),
     Flag::value(
+        "metrics-bind",
+        "ADDRESS",
+        Group::Logging,
+        "Serve Prometheus metrics at http://ADDRESS/metrics from the master (HOST:PORT): \
+         requests, durations, connections, bytes and restarts, totals of every worker",
+        |c, a| {
+            a.non_empty("an address like 127.0.0.1:9100")
+                .map(|b| c.metrics_bind = Some(b))
+        },
+    ),
+    Flag::value(
+        "statsd-host",
+        "ADDRESS",
+        Group::Logging,
+        "Send gunicorn's statsd metrics (requests, durations, statuses, workers) over UDP to \
+         HOST:PORT",
+        |c, a| {
+            a.non_empty("an address like localhost:8125")
+                .map(|h| c.statsd_host = Some(h))
+        },
+    ),
+    Flag::value(
+        "statsd-prefix",
+        "STRING",
+        Group::Logging,
+        "Prefix of every statsd metric name",
+        |c, a| {
+            c.statsd_prefix = a.value.to_owned();
+            Ok(())
+        },
+    ),
+    Flag::value(
         "pid",
         "FILE",
         Group::Other,
@@ -753,6 +785,17 @@ mod tests {
             "invalid value 'loud' for --log-level: expected one of debug, info, warning, \
              error, critical"
         );
+    }
+
+    #[test]
+    fn metrics_and_statsd_flags() {
+        let c = both("--metrics-bind", "127.0.0.1:9100");
+        assert_eq!(c.metrics_bind.as_deref(), Some("127.0.0.1:9100"));
+        let c = both("--statsd-host", "localhost:8125");
+        assert_eq!(c.statsd_host.as_deref(), Some("localhost:8125"));
+        assert_eq!(both("--statsd-prefix", "web").statsd_prefix, "web");
+        assert!(err(&["--metrics-bind="]).contains("--metrics-bind"));
+        assert!(err(&["--statsd-host="]).contains("--statsd-host"));
     }
 
     #[test]

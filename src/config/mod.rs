@@ -176,6 +176,15 @@ pub struct Config {
     pub ca_certs: Option<String>,
     /// `--pid`: write the master's pid to this file.
     pub pid: Option<String>,
+    /// `--metrics-bind`: `HOST:PORT` where the master serves Prometheus metrics at
+    /// `/metrics`, totals of every worker (`None`: no metrics endpoint).
+    pub metrics_bind: Option<String>,
+    /// `--statsd-host`: `HOST:PORT` to send gunicorn's statsd metrics to over UDP
+    /// (`None`: no statsd).
+    pub statsd_host: Option<String>,
+    /// `--statsd-prefix`: put before every statsd metric name (a `.` is added when it
+    /// does not end with one). Default empty.
+    pub statsd_prefix: String,
 }
 
 impl Default for Config {
@@ -215,6 +224,9 @@ impl Default for Config {
             keyfile: None,
             ca_certs: None,
             pid: None,
+            metrics_bind: None,
+            statsd_host: None,
+            statsd_prefix: String::new(),
         }
     }
 }

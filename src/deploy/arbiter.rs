@@ -15,6 +15,7 @@ use signal_hook::consts::{
     SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2,
 };
 
+use super::metrics::MasterMetrics;
 use super::notify::{sd_notify, PidFile};
 use super::signals;
 use super::upgrade::{self, Inherited, Upgrade};
@@ -146,21 +147,24 @@ struct Arbiter {
     pidfile: PidFile,
     /// Binary upgrades (USR2), from either side.
     upgrade: Upgrade,
+    metrics: MasterMetrics,
 }
 
 impl Arbiter {
     fn spawn_worker(&mut self) -> io::Result<()> {
         let (read, write) = heartbeat_pipe()?;
         self.next_id += 1;
-        let child = Command::new(&self.exe)
-            .args(&self.args)
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&self.args)
             .env(ENV_FDS, &self.fds)
             .env(ENV_HEARTBEAT, write.as_raw_fd().to_string())
             .env(ENV_WORKER_ID, self.next_id.to_string())
-            .env(ENV_MASTER_PID, std::process::id().to_string())
-            .spawn()?;
-        // The child has its copy of the write end; ours closes here.
-        drop(write);
+            .env(ENV_MASTER_PID, std::process::id().to_string());
+        let segment = self.metrics.prepare(&mut cmd, self.next_id);
+        let child = cmd.spawn()?;
+        // The child has its copy of the write end (and of the metrics segment); ours
+        // closes here.
+        drop((write, segment));
         log::info!("Started worker {} (pid: {})", self.next_id, child.id());
         let now = Instant::now();
         self.workers.push(Worker {
@@ -256,6 +260,7 @@ impl Arbiter {
             };
             let w = self.workers.swap_remove(i);
             let expected = w.kill_at.is_some();
+            self.metrics.ended(w.id, status, expected);
             let how = describe(status);
             if expected {
                 log::info!("Worker {} (pid: {}) {how}", w.id, w.pid());
@@ -325,6 +330,7 @@ impl Arbiter {
                     w.last_beat.elapsed().as_secs_f64()
                 );
                 w.signal(libc::SIGKILL);
+                self.metrics.timed_out(w.id);
                 // Not `expected`: the reaper starts a replacement.
             }
         }
@@ -529,6 +535,7 @@ fn master(config: Config, inherited: Option<Inherited>) -> crate::Result<i32> {
     let program = upgrade::program_path()
         .map_err(|e| crate::Error::io("finding this program's path for upgrades", e))?;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let metrics = MasterMetrics::start(&config)?;
     let mut a = Arbiter {
         target: config.workers.max(1),
         config,
@@ -544,6 +551,7 @@ fn master(config: Config, inherited: Option<Inherited>) -> crate::Result<i32> {
         restart_after: Instant::now(),
         reload_started: None,
         pidfile,
+        metrics,
     };
     log::info!("Using {} worker processes", a.target);
     supervise(&mut a, &signals)
@@ -563,6 +571,8 @@ fn supervise(a: &mut Arbiter, signals: &std::sync::mpsc::Receiver<i32>) -> crate
             return Ok(BOOT_ERROR);
         }
         a.check_heartbeats();
+        a.metrics
+            .observe(a.workers.iter().map(|w| (w.id, w.last_beat)));
         a.enforce_kills();
         a.manage();
         a.follow_upgrade();

@@ -29,6 +29,7 @@
 //! could know of the stop is still answered (with `Connection: close`).
 
 pub(crate) mod arbiter;
+mod metrics;
 pub(crate) mod notify;
 mod options;
 mod run;
@@ -44,6 +45,8 @@ pub(crate) const ENV_FDS: &str = "GREENLIGHT_WORKER_FDS";
 pub(crate) const ENV_HEARTBEAT: &str = "GREENLIGHT_HEARTBEAT_FD";
 /// The worker's number, for log lines.
 pub(crate) const ENV_WORKER_ID: &str = "GREENLIGHT_WORKER_ID";
+/// The worker's metrics segment (a shared memory descriptor), when metrics are kept.
+pub(crate) const ENV_METRICS: &str = "GREENLIGHT_METRICS_FD";
 /// The master's pid: a worker whose parent is not (or no longer) this process stops.
 pub(crate) const ENV_MASTER_PID: &str = "GREENLIGHT_MASTER_PID";
 

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
+use super::metrics::WorkerMetrics;
 use super::signals;
-use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
+use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_METRICS, ENV_WORKER_ID};
 use crate::config::Config;
+use crate::metrics::ExitCause;
 use crate::net::Listener;
 use crate::server::ServerHandle;
 use crate::wsgi::{App, WsgiOptions, WsgiServer};
@@ -32,6 +34,8 @@ pub(crate) struct WorkerEnv {
     /// The master that started this worker (told, not read from `getppid`: a master that
     /// died before the worker looked would leave the worker believing init is its master).
     master: Option<u32>,
+    /// The shared memory segment to count metrics in.
+    metrics: Option<RawFd>,
 }
 
 impl WorkerEnv {
@@ -55,7 +59,14 @@ impl WorkerEnv {
         let master = std::env::var(ENV_MASTER_PID)
             .ok()
             .and_then(|s| s.parse().ok());
-        for k in [ENV_FDS, ENV_HEARTBEAT, ENV_WORKER_ID, ENV_MASTER_PID] {
+        let metrics = std::env::var(ENV_METRICS).ok().and_then(|s| s.parse().ok());
+        for k in [
+            ENV_FDS,
+            ENV_HEARTBEAT,
+            ENV_WORKER_ID,
+            ENV_MASTER_PID,
+            ENV_METRICS,
+        ] {
             std::env::remove_var(k);
         }
         Some(WorkerEnv {
@@ -63,6 +74,7 @@ impl WorkerEnv {
             heartbeat,
             id,
             master,
+            metrics,
         })
     }
 }
@@ -184,6 +196,13 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
     let mut server = WsgiServer::new(Vec::new(), app)
         .options(opts)
         .listeners(listeners);
+    let metrics = match WorkerMetrics::attach(env.metrics, &config) {
+        Some((recorder, m)) => {
+            server = server.metrics(recorder);
+            Some(m)
+        }
+        None => None,
+    };
     let served = server.request_counter();
     let handle = match server.start() {
         Ok(h) => h,
@@ -206,6 +225,7 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
         limits,
         parent: env.master.unwrap_or_else(std::os::unix::process::parent_id),
         stopper: None,
+        metrics,
     }
     .run(signals);
     crate::logging::flush();
@@ -222,13 +242,21 @@ struct Supervisor {
     parent: u32,
     /// The thread running the stop, once one began.
     stopper: Option<JoinHandle<()>>,
+    /// This worker's metrics, when kept.
+    metrics: Option<WorkerMetrics>,
 }
 
 impl Supervisor {
     fn run(mut self, signals: Receiver<i32>) {
         loop {
-            if let Some(why) = self.reason_to_recycle() {
+            if let Some((why, cause)) = self.reason_to_recycle() {
+                if let Some(m) = &self.metrics {
+                    m.exiting(cause);
+                }
                 self.start_stop(self.limits.grace, why);
+            }
+            if let Some(m) = &mut self.metrics {
+                m.sample(&self.handle);
             }
             if self.stopper.as_ref().is_some_and(|t| t.is_finished()) {
                 return;
@@ -251,15 +279,18 @@ impl Supervisor {
     }
 
     /// Why this worker should stop by itself, if it should.
-    fn reason_to_recycle(&self) -> Option<&'static str> {
+    fn reason_to_recycle(&self) -> Option<(&'static str, ExitCause)> {
         if self.handle.abandoned() > 0 {
-            Some("a green thread overflowed its stack; recycling this process")
+            Some((
+                "a green thread overflowed its stack; recycling this process",
+                ExitCause::Overflow,
+            ))
         } else if self.limits.max_requests > 0
             && self.served.load(Ordering::Relaxed) >= self.limits.max_requests
         {
-            Some("max requests reached, recycling")
+            Some(("max requests reached, recycling", ExitCause::MaxRequests))
         } else if std::os::unix::process::parent_id() != self.parent {
-            Some("the master is gone")
+            Some(("the master is gone", ExitCause::None))
         } else {
             None
         }

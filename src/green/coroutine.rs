@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use may::coroutine::{Builder, JoinHandle};
@@ -32,6 +33,10 @@ where
     F: FnOnce() + Send + 'static,
 {
     super::runtime::ensure_configured();
+    let f = move || {
+        let _alive = Alive::count();
+        f()
+    };
     let builder = match name {
         Some(n) => Builder::new().name(n),
         None => Builder::new(),
@@ -40,6 +45,32 @@ where
     // across a yield, no blocking OS calls, a bounded stack, destructors that do not park);
     // `f` is `Send + 'static`, so nothing it owns is shared with the spawning thread.
     unsafe { builder.spawn(f) }.map(CoHandle)
+}
+
+/// Green threads started by [`spawn_raw`] whose function has not ended.
+static ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Green threads alive in this process: those started by greenlight (connections,
+/// greenlets, accept loops) and still running. One whose stack overflowed is never counted
+/// out (its frames are abandoned); the worker recycles itself then.
+pub(crate) fn alive() -> usize {
+    ALIVE.load(Ordering::Relaxed)
+}
+
+/// Counts a green thread in, and out on drop (an unwinding cancellation included).
+struct Alive;
+
+impl Alive {
+    fn count() -> Alive {
+        ALIVE.fetch_add(1, Ordering::Relaxed);
+        Alive
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A coroutine started by [`spawn_raw`]: whether it ended, a way to cancel it, its outcome.

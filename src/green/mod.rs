@@ -21,7 +21,8 @@ pub(crate) mod watchdog;
 use std::fmt;
 
 pub(crate) use coroutine::{
-    in_greenlet, install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit, CoHandle,
+    alive, in_greenlet, install_panic_hook, is_cancel, panic_message, pause, spawn_raw, CoExit,
+    CoHandle,
 };
 pub(crate) use deadline::{run_until, Deadline, Ran};
 pub use greenlet::{joinall, killall, sleep, spawn, spawn_later, try_sleep, yield_now, Greenlet};

@@ -17,12 +17,20 @@
 //! operations per handler call and per wait.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Whether the watchdog runs (marks are skipped otherwise).
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Warnings given since the process started.
+static WARNINGS: AtomicU64 = AtomicU64::new(0);
+
+/// How many stalls the watchdog has warned about in this process (the
+/// `greenlight_watchdog_warnings_total` metric).
+pub(crate) fn warnings() -> u64 {
+    WARNINGS.load(Ordering::Relaxed)
+}
 
 /// What a worker thread runs: a request's handler, since when.
 #[derive(Debug)]
@@ -145,6 +153,7 @@ fn check(max: Duration) {
             continue;
         }
         if !a.warned.swap(true, Ordering::Relaxed) {
+            WARNINGS.fetch_add(1, Ordering::Relaxed);
             log::warn!(
                 "A worker thread has not yielded for {:.2}s (--max-blocking-time {:.2}s): it \
                  runs {} (started {:.2}s ago). A blocking call there (std::thread::sleep, \

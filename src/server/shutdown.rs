@@ -85,6 +85,15 @@ impl Registry {
         self.active.load(Ordering::SeqCst)
     }
 
+    /// Connections registered as idle (between keep-alive requests).
+    pub(crate) fn idle(&self) -> usize {
+        let conns = self.conns.lock().expect("conns lock");
+        conns
+            .values()
+            .filter(|e| e.state.load(Ordering::Relaxed) == IDLE)
+            .count()
+    }
+
     /// Connections abandoned by a stack overflow since the start.
     pub(crate) fn abandoned(&self) -> u64 {
         self.abandoned.load(Ordering::SeqCst)

@@ -275,6 +275,12 @@ impl ServerHandle {
         self.registry.active()
     }
 
+    /// Keep-alive connections waiting for their next request. Counted by a scan of the
+    /// connection registry (under its lock): meant for sampling, not for every request.
+    pub fn idle_connections(&self) -> usize {
+        self.registry.idle()
+    }
+
     /// Connections whose green thread ended without unwinding (a stack overflow) since the
     /// start. Their sockets were closed; but whatever those frames held (a lock, say) was
     /// never released, so a supervised worker restarts itself once this is non-zero.

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::green::RuntimeConfig;
 use crate::http::request::Limits;
 use crate::logging::LogSink;
+use crate::metrics::Recorder;
 use crate::net::{Addr, AllowList, Listener, TlsConfig};
 use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
 
@@ -139,6 +140,7 @@ pub struct WsgiServer<A: App> {
     listeners: Vec<Listener>,
     opts: WsgiOptions,
     served: Option<Arc<AtomicU64>>,
+    metrics: Option<Recorder>,
 }
 
 impl<A: App> WsgiServer<A> {
@@ -150,6 +152,7 @@ impl<A: App> WsgiServer<A> {
             listeners: Vec::new(),
             opts: WsgiOptions::default(),
             served: None,
+            metrics: None,
         }
     }
 
@@ -235,6 +238,13 @@ impl<A: App> WsgiServer<A> {
         self.served.get_or_insert_with(Default::default).clone()
     }
 
+    /// Counts requests, durations and bytes into `r` (a supervised worker's shared
+    /// counters, which its master serves as metrics).
+    pub(crate) fn metrics(mut self, r: Recorder) -> Self {
+        self.metrics = Some(r);
+        self
+    }
+
     /// Sets the most connections served at once (`--worker-connections`).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.opts.server.max_connections = n;
@@ -283,7 +293,9 @@ impl<A: App> WsgiServer<A> {
             }
             None => None,
         };
-        let svc = Arc::new(Service::new(self.app, &o, access, self.served));
+        let mut svc = Service::new(self.app, &o, access, self.served);
+        svc.metrics = self.metrics;
+        let svc = Arc::new(svc);
         let script_name = o.script_name.clone();
         let handler = move |conn: Conn, peer: Addr| serve(&svc, conn, &peer, &script_name);
         let server = if self.listeners.is_empty() {

@@ -38,6 +38,7 @@ use crate::http::proxy::ProxyHeader;
 use crate::http::request::{HeadStatus, Limits, RequestHead, Version};
 use crate::http::{Error as HttpError, ErrorKind};
 use crate::logging::LineBudget;
+use crate::metrics::Recorder;
 use crate::net::{AllowList, Handshake};
 
 /// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
@@ -79,6 +80,8 @@ pub(crate) struct Service<A> {
     pub(crate) proxy_allow: Option<AllowList>,
     /// Requests answered, when someone asked to count them (worker recycling).
     pub(crate) served: Option<Arc<AtomicU64>>,
+    /// Where requests, durations and bytes are counted (a supervised worker's metrics).
+    pub(crate) metrics: Option<Recorder>,
 }
 
 impl<A> Service<A> {
@@ -104,6 +107,7 @@ impl<A> Service<A> {
             forwarded_allow: o.forwarded_allow_ips.clone(),
             proxy_allow: o.proxy_protocol.clone(),
             served,
+            metrics: None,
         }
     }
 }
@@ -291,7 +295,7 @@ impl<A: App, T: Transport> Connection<A, T> {
                 Phase::Drain => self.drain(),
                 Phase::Refuse(r, version) => self.refuse(&r, version),
                 Phase::Linger(client_may_send) => self.linger(client_may_send, false),
-                Phase::Closed => return,
+                Phase::Closed => return self.count_bytes(),
             };
         }
     }
@@ -363,7 +367,8 @@ impl<A: App, T: Transport> Connection<A, T> {
         self.requests += 1;
         // The clock is read only when needed (not for a whole head already buffered,
         // without access log).
-        self.req.began = self.svc.access.as_ref().map(|_| Instant::now());
+        let timed = self.svc.access.is_some() || self.svc.metrics.is_some();
+        self.req.began = timed.then(Instant::now);
         self.req.pace = Pace::new(self.io.buffered().len());
         let n = loop {
             match self.head.parse(self.io.buffered(), &self.svc.limits) {
@@ -470,7 +475,9 @@ impl<A: App, T: Transport> Connection<A, T> {
         }
         self.resp.get_mut().clear();
         self.req.wall = self.svc.access.as_ref().map(|_| SystemTime::now());
+        let running = self.svc.metrics.as_ref().map(Recorder::enter);
         let out = self.call_app();
+        drop(running);
         if self.body.is_upgraded() {
             drop(out);
             return self.upgraded();
@@ -562,7 +569,31 @@ impl<A: App, T: Transport> Connection<A, T> {
             };
             a.log_exchange(&x, sent.status, sent.bytes);
         }
+        self.count(sent.status);
         Phase::Drain
+    }
+
+    /// Counts an answered request in the metrics, if kept: method, status, duration, and
+    /// the bytes the connection moved since it last counted.
+    #[inline]
+    fn count(&mut self, status: u16) {
+        if let (Some(m), Some(began)) = (&self.svc.metrics, self.req.began) {
+            m.request(
+                self.head.method.get(&self.head_buf),
+                status,
+                began.elapsed(),
+            );
+            let (rx, tx) = self.io.take_counts();
+            m.counters().add_bytes(rx, tx);
+        }
+    }
+
+    /// Counts the bytes moved since the last answered request, at the close.
+    fn count_bytes(&mut self) {
+        if let Some(m) = &self.svc.metrics {
+            let (rx, tx) = self.io.take_counts();
+            m.counters().add_bytes(rx, tx);
+        }
     }
 
     /// The app took the connection over (`101` sent) and is done with it: logged, closed.
@@ -611,6 +642,14 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[inline(never)]
     fn refuse(&mut self, r: &Refusal, version: Version) -> Phase {
         self.log_refusal(r);
+        if let Some(m) = &self.svc.metrics {
+            // Its method may be unknown (the head did not parse): counted as `other`.
+            m.request(
+                b"",
+                r.status,
+                self.req.began.map_or(Duration::ZERO, |b| b.elapsed()),
+            );
+        }
         self.req.keep_alive = false;
         write::error_response(self.io.out(), r.status, version);
         Phase::Linger(true)

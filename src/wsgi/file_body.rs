@@ -50,6 +50,7 @@ pub(super) fn send<T: Transport>(
                 return Ok(FileSent::Done(sent, false));
             }
             Ok(n) => {
+                io.count_sent(n);
                 if (sent + n as u64) / YIELD_EVERY != sent / YIELD_EVERY {
                     yield_now();
                 }

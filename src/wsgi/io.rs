@@ -264,6 +264,9 @@ pub(crate) struct ConnIo<T> {
     /// The read timeout last set on the stream (`None`: not set yet), so that the
     /// `setsockopt` is made only when it changes, not once per read.
     read_timeout: Option<Option<Duration>>,
+    /// Bytes received and sent since [`take_counts`](Self::take_counts) (for metrics).
+    received: u64,
+    sent: u64,
 }
 
 impl<T: Transport> ConnIo<T> {
@@ -277,7 +280,22 @@ impl<T: Transport> ConnIo<T> {
             held: 0..0,
             out: Vec::with_capacity(write),
             read_timeout: None,
+            received: 0,
+            sent: 0,
         }
+    }
+
+    /// Bytes received and sent since the last call.
+    pub(crate) fn take_counts(&mut self) -> (u64, u64) {
+        (
+            std::mem::take(&mut self.received),
+            std::mem::take(&mut self.sent),
+        )
+    }
+
+    /// Counts bytes sent around the write buffer (`sendfile`).
+    pub(crate) fn count_sent(&mut self, n: usize) {
+        self.sent += n as u64;
     }
 
     /// The stream.
@@ -382,6 +400,7 @@ impl<T: Transport> ConnIo<T> {
             }
         };
         self.end += n;
+        self.received += n as u64;
         Ok(n)
     }
 
@@ -469,6 +488,7 @@ impl<T: Transport> ConnIo<T> {
             return Ok(());
         }
         let r = self.t.write_all(&self.out);
+        self.sent += self.out.len() as u64;
         self.out.clear();
         r?;
         // Flushing matters for TLS only (records rustls could not write yet).
@@ -478,6 +498,7 @@ impl<T: Transport> ConnIo<T> {
     /// Sends what is queued, then `more`, without copying `more` into the buffer.
     pub(crate) fn send(&mut self, more: &[u8]) -> io::Result<()> {
         let r = self.t.write_all(&self.out);
+        self.sent += (self.out.len() + more.len()) as u64;
         self.out.clear();
         r?;
         self.t.write_all(more)
