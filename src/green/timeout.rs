@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::TimeoutError;
@@ -12,8 +13,17 @@ use super::TimeoutError;
 // `may` backs it with thread-local storage, which is right there.
 may::coroutine_local!(static DEADLINE: Cell<Option<Instant>> = Cell::new(None));
 
+/// How many [`Timeout`]s exist in the process. While there are none, no wait reads
+/// `DEADLINE`: the common path touches no coroutine-local storage at all, whose use by
+/// every connection under load has been seen to corrupt may's coroutine data (a worker
+/// SIGSEGV in may's sleep; `scripts/stress_local.py` reproduces it).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
 /// The deadline of the innermost [`Timeout`] in scope, if any.
 pub(crate) fn scope_deadline() -> Option<Instant> {
+    if LIVE.load(Ordering::Acquire) == 0 {
+        return None;
+    }
     DEADLINE.with(|d| d.get())
 }
 
@@ -87,6 +97,7 @@ impl Timeout {
     /// assert!(greenlight::try_sleep(Duration::from_secs(5)).is_err());
     /// ```
     pub fn new(duration: Duration) -> Timeout {
+        LIVE.fetch_add(1, Ordering::AcqRel);
         let previous = scope_deadline();
         let mine = Instant::now() + duration;
         let deadline = previous.map_or(mine, |p| p.min(mine));
@@ -129,6 +140,7 @@ impl Timeout {
 impl Drop for Timeout {
     fn drop(&mut self) {
         DEADLINE.with(|d| d.set(self.previous));
+        LIVE.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
