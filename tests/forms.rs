@@ -260,26 +260,6 @@ fn curl_forms_query_cookies_and_json() {
     assert!(out.ends_with(" 400") && out.contains("EOF"), "{out}");
 }
 
-/// The Python interpreter of the virtual environment with `requests`.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("GREENLIGHT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv"));
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "Python's requests is needed in the virtual environment {}: .ci/run makes it \
-         (python3 -m venv target/ci-venv && target/ci-venv/bin/pip install requests), or \
-         set GREENLIGHT_TEST_VENV to one that has it",
-        venv.display()
-    );
-    python
-}
-
 /// Uploads with `requests` and checks the app's report against what was sent; prints
 /// "ok" or the difference.
 const PY_REQUESTS: &str = r#"
@@ -331,7 +311,7 @@ print("\n".join(fails) if fails else "ok")
 
 #[test]
 fn python_requests_uploads() {
-    let python = venv_python();
+    let python = common::venv_python("requests");
     let (_h, port) = serve();
     let (ok, out, err) = run(
         Command::new(python).args(["-c", PY_REQUESTS, &port.to_string()]),

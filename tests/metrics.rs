@@ -11,7 +11,6 @@ mod common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -54,26 +53,6 @@ fn scrape(port: u16) -> String {
     text
 }
 
-/// The interpreter of the virtual environment with `prometheus_client`.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("GREENLIGHT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv"));
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import prometheus_client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "Python's prometheus_client is needed in the virtual environment {}: .ci/run makes \
-         it (target/ci-venv/bin/python -m pip install prometheus_client), or set \
-         GREENLIGHT_TEST_VENV to one that has it",
-        venv.display()
-    );
-    python
-}
-
 /// Parses the exposition with prometheus_client; prints one `name{labels} value` line per
 /// sample (labels sorted), or fails on text it rejects.
 const PARSE: &str = r#"
@@ -88,7 +67,7 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 /// The samples of `text` as the parser read them: `name{labels}` -> value, and each
 /// family's type by sample name.
 fn parse(text: &str) -> (HashMap<String, f64>, HashMap<String, String>) {
-    let mut child = Command::new(venv_python())
+    let mut child = Command::new(common::venv_python("prometheus_client"))
         .args(["-c", PARSE])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

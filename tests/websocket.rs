@@ -271,25 +271,6 @@ fn a_stop_in_process_closes_with_1001() {
     assert_eq!(read_close(&mut s), (1001, "server stopping".to_owned()));
 }
 
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("GREENLIGHT_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv"));
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import websockets"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} has no Python with `websockets`: run .ci/run's venv step \
-         (python3 -m venv target/ci-venv && target/ci-venv/bin/python -m pip install \
-         requests websockets), or set GREENLIGHT_TEST_VENV to one that has it",
-        venv.display()
-    );
-    python
-}
-
 /// Echo checks with Python's websockets client: text, binary, a ping, a 200 kB message
 /// (fragmented by the client into 4 kB frames), the closing handshake. `argv[1]` is the
 /// URL, `argv[2]` a CA file for wss (or "-").
@@ -316,7 +297,7 @@ asyncio.run(main())
 
 fn python_echo(url: &str, cafile: &str) {
     let (ok, out, err) = run(
-        Command::new(venv_python()).args(["-c", PY_ECHO, url, cafile]),
+        Command::new(common::venv_python("websockets")).args(["-c", PY_ECHO, url, cafile]),
         60,
     );
     assert!(ok && out.trim() == "ok", "{out}{err}");
@@ -387,7 +368,10 @@ asyncio.run(main())
 fn chat_two_clients_hear_each_other() {
     let app = start("chat", &["-b", "127.0.0.1:0"]);
     let port = app.port.unwrap().to_string();
-    let (ok, out, err) = run(Command::new(venv_python()).args(["-c", PY_CHAT, &port]), 60);
+    let (ok, out, err) = run(
+        Command::new(common::venv_python("websockets")).args(["-c", PY_CHAT, &port]),
+        60,
+    );
     assert!(ok && out.trim() == "ok", "{out}{err}");
     let page = common::http::get(app.port.unwrap(), "/").unwrap();
     assert!(page.text().contains("new WebSocket("), "{}", page.text());
@@ -404,15 +388,6 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn find_nginx() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|d| d.join("nginx"))
-        .find(|p| p.is_file())
-        .expect("nginx is not installed: `apt-get install nginx`, as .ci/run does")
 }
 
 fn start_nginx(upstream: u16) -> (Nginx, u16) {
@@ -453,7 +428,7 @@ http {{
     );
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(find_nginx())
+    let child = Command::new(common::find_nginx())
         .arg("-p")
         .arg(&dir)
         .arg("-c")

@@ -240,3 +240,27 @@ pub fn find_nginx() -> PathBuf {
          Install Debian's package (`apt-get install nginx`), as .ci/run does."
     );
 }
+
+/// The Python interpreter of the tests' virtual environment (`target/ci-venv`, made by
+/// `.ci/run`, or `$GREENLIGHT_TEST_VENV`), checked to import `module`: a test that needs
+/// it fails, never skips, when it is missing.
+#[allow(dead_code)]
+pub fn venv_python(module: &str) -> PathBuf {
+    let venv = std::env::var_os("GREENLIGHT_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv"));
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "Python's {module} is needed in the virtual environment {}: .ci/run makes it \
+         (python3 -m venv target/ci-venv && target/ci-venv/bin/python -m pip install \
+         requests websockets prometheus_client), or set GREENLIGHT_TEST_VENV to one that \
+         has it",
+        venv.display()
+    );
+    python
+}
