@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 
 use common::{example, run, Proc};
 
@@ -34,37 +33,9 @@ impl Drop for TempDir {
 
 /// Starts the example serving `root` with `args`; waits for its worker to listen.
 fn serve(root: &Path, args: &[&str]) -> Proc {
-    let mut child = Command::new(example("static_files"))
-        .args(args)
-        .env("STATIC_ROOT", root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut p = Proc {
-        child,
-        port: None,
-        lines: rx,
-    };
-    let line = p
-        .wait_line("Listening at:", 20)
-        .expect("the example listens");
-    p.port = line
-        .rsplit_once("://")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|a| a.rsplit_once(':'))
-        .and_then(|(_, port)| port.parse().ok());
-    p
+    let mut cmd = Command::new(example("static_files"));
+    cmd.args(args).env("STATIC_ROOT", root);
+    common::start_command(cmd, "static_files")
 }
 
 /// The pid of the worker serving requests (the process started is its master).
