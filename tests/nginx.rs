@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use common::http::{Client, Request, Response, TIMEOUT};
-use common::{start, wait_until, Proc};
+use common::{start, Proc};
 use socket2::{Domain, Socket, Type};
 
 /// How long nginx may take to start, in seconds.
@@ -37,14 +37,6 @@ impl Drop for Guard {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the proxy_fix example on `bind` (waiting for its `Listening at:` line); returns
 /// its port for a TCP bind.
 fn start_app(guard: &mut Guard, bind: &str) -> Option<u16> {
@@ -63,23 +55,9 @@ const PROXY_HEADERS: &str = "
 
 fn start_nginx(guard: &mut Guard, tcp_upstream: &str, unix_upstream: &Path) -> (u16, u16) {
     let dir = guard.dir.clone();
-    let (p1, p2) = (free_port(), free_port());
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
+    let (p1, p2) = (common::free_port(), common::free_port());
+    let body = format!(
+        "    server {{
         listen 127.0.0.1:{p1};
         location / {{
             proxy_pass {tcp_upstream};{PROXY_HEADERS}
@@ -91,31 +69,11 @@ http {{
             proxy_pass http://unix:{sock}:;{PROXY_HEADERS}
         }}
     }}
-}}
 ",
         sock = unix_upstream.display()
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(common::find_nginx())
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
+    let child = common::start_nginx_with(&dir, 64, true, &body, &[p1, p2], START);
     guard.children.push(child);
-    for port in [p1, p2] {
-        if !wait_until(START, || TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            panic!("nginx did not start listening on {port}; its error log:\n{log}");
-        }
-    }
     (p1, p2)
 }
 

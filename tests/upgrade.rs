@@ -13,7 +13,6 @@
 mod common;
 
 use std::io::{self, Read, Write};
-use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -498,27 +497,9 @@ fn hup_rolls_the_workers_one_at_a_time_and_loses_nothing() {
 
 /// nginx with one `upstream` of two unix sockets, retrying the other on an error.
 fn start_nginx(dir: &Path, socks: [&Path; 2]) -> (Child, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    upstream app {{
+    let port = common::free_port();
+    let body = format!(
+        "    upstream app {{
         server unix:{a} max_fails=0;
         server unix:{b} max_fails=0;
         keepalive 16;
@@ -532,31 +513,11 @@ http {{
             proxy_next_upstream error timeout http_502;
         }}
     }}
-}}
 ",
         a = socks[0].display(),
         b = socks[1].display()
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(common::find_nginx())
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
-    if !wait_until(15, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    }) {
-        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        panic!("nginx did not start listening on {port}; its error log:\n{log}");
-    }
+    let child = common::start_nginx_with(dir, 256, false, &body, &[port], 15);
     (child, port)
 }
 

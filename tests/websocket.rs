@@ -14,12 +14,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{run, start, wait_until};
+use common::{run, start};
 use greenlight::server::ServerHandle;
 use greenlight::wsgi::{app_fn, Body, HttpError, WebSocketOptions, WsgiServer};
 
@@ -393,27 +393,9 @@ impl Drop for Nginx {
 fn start_nginx(upstream: u16) -> (Nginx, u16) {
     let dir = std::env::temp_dir().join(format!("greenlight-ws-nginx-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
+    let port = common::free_port();
+    let body = format!(
+        "    server {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://127.0.0.1:{upstream};
@@ -423,28 +405,10 @@ http {{
             proxy_set_header Host $host;
         }}
     }}
-}}
 "
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(common::find_nginx())
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
+    let child = common::start_nginx_with(&dir, 64, true, &body, &[port], 15);
     let nginx = Nginx { child, dir };
-    if !wait_until(15, || TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-        panic!("nginx did not start listening on {port}; its error log:\n{log}");
-    }
     (nginx, port)
 }
 

@@ -241,6 +241,77 @@ pub fn find_nginx() -> PathBuf {
     );
 }
 
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a foreground nginx from a configuration written into `dir`: one process, its pid,
+/// logs and temp paths in `dir`, `worker_connections`, an access log unless `access_log`
+/// is false, and `http_body` (upstreams and servers) inside `http {}`. Waits up to `secs`
+/// until it listens on every one of `ports`; otherwise panics with its error log.
+pub fn start_nginx_with(
+    dir: &std::path::Path,
+    worker_connections: u32,
+    access_log: bool,
+    http_body: &str,
+    ports: &[u16],
+    secs: u64,
+) -> Child {
+    let d = dir.display();
+    let access = if access_log {
+        format!("{d}/access.log")
+    } else {
+        "off".to_owned()
+    };
+    let conf = format!(
+        "daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    access_log {access};
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+{http_body}}}
+"
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut child = Command::new(find_nginx())
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting nginx");
+    for &port in ports {
+        if !wait_until(secs, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        }) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            panic!("nginx did not start listening on {port}; its error log:\n{log}");
+        }
+    }
+    child
+}
+
 /// The Python interpreter of the tests' virtual environment (`target/ci-venv`, made by
 /// `.ci/run`, or `$GREENLIGHT_TEST_VENV`), checked to import `module`: a test that needs
 /// it fails, never skips, when it is missing.
