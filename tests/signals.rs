@@ -34,6 +34,18 @@ struct Tally {
     refused: AtomicUsize,
     /// Requests sent and not answered (or not answered 200), with why.
     lost: Mutex<Vec<String>>,
+    /// When the signal was sent.
+    signalled: Mutex<Option<Instant>>,
+}
+
+impl Tally {
+    /// How long ago the signal was sent, for reports.
+    fn since_signal(&self) -> String {
+        match *self.signalled.lock().unwrap() {
+            Some(t) => format!("{} ms after the signal", t.elapsed().as_millis()),
+            None => "before the signal".to_owned(),
+        }
+    }
 }
 
 /// One client: `GET /?ms=2` in a loop on a keep-alive connection, a new connection when the
@@ -42,12 +54,17 @@ fn client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHandle<()>
     std::thread::spawn(move || {
         let begun = Instant::now();
         let mut conn: Option<Client<std::net::TcpStream>> = None;
+        // Requests answered on the connection in use: 0 on a new one.
+        let mut answered = 0usize;
         let req = Request::get("/?ms=2").to_bytes();
         while !stop.load(Ordering::SeqCst) && begun.elapsed() < LOOP_LIMIT {
             let c = match conn.as_mut() {
                 Some(c) => c,
                 None => match Client::tcp(("127.0.0.1", port)) {
-                    Ok(c) => conn.insert(c),
+                    Ok(c) => {
+                        answered = 0;
+                        conn.insert(c)
+                    }
                     Err(_) => {
                         tally.refused.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(5));
@@ -64,6 +81,7 @@ fn client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHandle<()>
             match c.read_response() {
                 Ok(r) if r.status == 200 => {
                     tally.ok.fetch_add(1, Ordering::SeqCst);
+                    answered += 1;
                     if r.header("connection") == Some("close") {
                         conn = None;
                     }
@@ -77,8 +95,54 @@ fn client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHandle<()>
                     conn = None;
                 }
                 Err(e) => {
-                    tally.lost.lock().unwrap().push(e.to_string());
+                    let when = tally.since_signal();
+                    tally.lost.lock().unwrap().push(format!(
+                        "{e} after {answered} answers on the connection, {when}"
+                    ));
                     conn = None;
+                }
+            }
+        }
+    })
+}
+
+/// One client that opens a new connection for every request (`Connection: close`), until
+/// `stop` or [`LOOP_LIMIT`]: a stop meets a flood of handshakes.
+fn fresh_client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let begun = Instant::now();
+        let req = Request::get("/?ms=1").close().to_bytes();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        while !stop.load(Ordering::SeqCst) && begun.elapsed() < LOOP_LIMIT {
+            // A handshake the stopping server does not complete is retried by the kernel,
+            // then refused: not a loss.
+            let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+                tally.refused.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut c = Client::new(s);
+            if c.write_all(&req).and_then(|()| c.flush()).is_err() {
+                continue;
+            }
+            tally.sent.fetch_add(1, Ordering::SeqCst);
+            match c.read_response() {
+                Ok(r) if r.status == 200 => {
+                    tally.ok.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(r) => tally
+                    .lost
+                    .lock()
+                    .unwrap()
+                    .push(format!("status {}", r.status)),
+                Err(e) => {
+                    let when = tally.since_signal();
+                    tally
+                        .lost
+                        .lock()
+                        .unwrap()
+                        .push(format!("{e} on a new connection, {when}"));
                 }
             }
         }
@@ -144,6 +208,7 @@ fn under_load(workers: usize, sig: &str) {
         "requests flow before the signal"
     );
     let slow: Vec<_> = (0..SLOW).map(|_| slow(port)).collect();
+    *tally.signalled.lock().unwrap() = Some(Instant::now());
     p.signal(sig);
 
     if sig == "HUP" {
@@ -218,6 +283,42 @@ fn hup_with_one_worker_reloads_and_loses_nothing() {
 #[test]
 fn hup_with_two_workers_reloads_and_loses_nothing() {
     under_load(2, "HUP");
+}
+
+/// A stop while clients open new connections as fast as they can: the listening socket
+/// closes with connections still arriving, and none whose request was sent is reset (each
+/// is answered, or its handshake never completes and it is refused).
+fn stop_under_a_flood_of_new_connections(workers: usize) {
+    let w = workers.to_string();
+    let mut p = start(
+        "sleep",
+        &["-b", "127.0.0.1:0", "-w", &w, "--graceful-timeout", "10"],
+    );
+    let port = p.port.unwrap();
+    boot(&p, workers);
+    let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Tally::default()));
+    let clients: Vec<_> = (0..3 * CLIENTS)
+        .map(|_| fresh_client(port, stop.clone(), tally.clone()))
+        .collect();
+    assert!(
+        wait_until(20, || tally.ok.load(Ordering::SeqCst) >= 200),
+        "requests flow before the signal"
+    );
+    *tally.signalled.lock().unwrap() = Some(Instant::now());
+    p.signal("TERM");
+    assert!(p.wait_exit(20).success());
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let lost = tally.lost.lock().unwrap();
+    let sent = tally.sent.load(Ordering::SeqCst);
+    assert!(lost.is_empty(), "lost {} of {sent}: {lost:?}", lost.len());
+}
+
+#[test]
+fn term_under_a_flood_of_new_connections_resets_none() {
+    stop_under_a_flood_of_new_connections(2);
 }
 
 /// Whether process `pid` has a handler for signal number `sig` (Linux's `SigCgt`).

@@ -197,8 +197,16 @@ impl Arbiter {
             }
         }
         // The kernel completes handshakes on a listening socket until its last descriptor
-        // closes: kept open here, new clients would queue for workers that no longer
-        // accept, then be reset. A unix socket file goes with it.
+        // closes, then resets whatever is still queued. Unless a new master serves on them,
+        // the sockets end with this stop: new handshakes are refused from now on (clients
+        // retry, then are refused), so that what the workers take from the queue as they
+        // stop is all there will be. Kept open here, new clients would queue for workers
+        // that no longer accept. A unix socket file goes with it.
+        if !self.upgrade.new_master_running() {
+            for l in &self.listeners {
+                l.refuse_handshakes();
+            }
+        }
         self.listeners.clear();
         for w in &mut self.workers {
             w.stop(sig, grace);
@@ -605,6 +613,7 @@ impl Arbiter {
         if self.upgrade.old_master_left() && !self.stopping {
             for l in &mut self.listeners {
                 l.set_owns_path(true);
+                l.set_sole(true);
             }
         }
     }

@@ -127,6 +127,10 @@ pub struct Listener {
     inner: Inner,
     /// A unix socket file this listener created and removes when dropped.
     owned_path: Option<PathGuard>,
+    /// Whether closing this listener ends the socket: this process bound it and hands it
+    /// to no one that outlives it (see [`refuse_handshakes`]). Not so for a descriptor
+    /// inherited from systemd, another supervisor or a master.
+    sole: bool,
 }
 
 /// Removes a unix socket file when dropped (by whichever owner holds it last).
@@ -185,6 +189,7 @@ impl Listener {
         Ok(Listener {
             inner,
             owned_path: None,
+            sole: false,
         })
     }
 
@@ -231,6 +236,32 @@ impl Listener {
         }
     }
 
+    /// Whether closing this listener ends the socket (see [`refuse_handshakes`]): true for
+    /// one this process bound, false for an inherited one. A master started by a binary
+    /// upgrade takes its inherited sockets over once the old master is gone.
+    pub(crate) fn set_sole(&mut self, yes: bool) {
+        self.sole = yes;
+    }
+
+    /// When closing this listener ends the socket, stops the kernel from completing new
+    /// handshakes on it (see [`refuse_handshakes`]), so that a stop can take the last
+    /// queued connections and close without resetting any. Does nothing on a socket
+    /// shared with a process that may go on accepting.
+    pub(crate) fn refuse_handshakes(&self) {
+        if self.sole {
+            refuse_handshakes(self.as_raw_fd());
+        }
+    }
+
+    /// Gives up the descriptor (for tests of inherited listeners).
+    #[cfg(test)]
+    fn into_raw_fd_for_test(self) -> RawFd {
+        match self.inner {
+            Inner::Tcp(l) => l.into_raw_fd(),
+            Inner::Unix(l) => l.into_raw_fd(),
+        }
+    }
+
     /// Attaches the listener to the green-thread runtime for accepting.
     pub(crate) fn into_acceptor(self) -> io::Result<Acceptor> {
         let kind = match self.inner {
@@ -248,6 +279,7 @@ impl Listener {
         Ok(Acceptor {
             kind,
             _owned_path: self.owned_path,
+            sole: self.sole,
         })
     }
 }
@@ -265,6 +297,8 @@ impl AsRawFd for Listener {
 pub(crate) struct Acceptor {
     kind: AcceptorKind,
     _owned_path: Option<PathGuard>,
+    /// See [`Listener::sole`].
+    sole: bool,
 }
 
 enum AcceptorKind {
@@ -289,14 +323,24 @@ impl Acceptor {
         }
     }
 
-    /// Whether a connection waits to be accepted (checked without blocking).
-    pub(crate) fn has_pending(&self) -> bool {
-        let fd = match &self.kind {
+    /// As [`Listener::refuse_handshakes`].
+    pub(crate) fn refuse_handshakes(&self) {
+        if self.sole {
+            refuse_handshakes(self.as_raw_fd());
+        }
+    }
+
+    fn as_raw_fd(&self) -> RawFd {
+        match &self.kind {
             AcceptorKind::Tcp(l) => l.as_raw_fd(),
             AcceptorKind::Unix(l) => l.as_raw_fd(),
-        };
+        }
+    }
+
+    /// Whether a connection waits to be accepted (checked without blocking).
+    pub(crate) fn has_pending(&self) -> bool {
         let mut p = libc::pollfd {
-            fd,
+            fd: self.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -337,6 +381,38 @@ impl Acceptor {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Makes the kernel drop every packet that reaches listening TCP socket `fd` from now on:
+/// new clients' handshakes never complete (their SYN goes unanswered, so they retry and,
+/// once the socket is closed, are refused), while connections already in the accept queue
+/// stay there to be accepted.
+///
+/// Closing the last descriptor of a listening socket resets every connection still queued
+/// on it, and a client whose handshake completed a moment before the close has sent its
+/// request by then: it sees a reset instead of an answer or a refusal. A stop that refuses
+/// handshakes first, then takes what is queued, then closes, loses none.
+///
+/// Only for TCP: a unix socket's `connect` passes no packet filter (there a stop keeps a
+/// window of microseconds between its last accept and its close). A failure is logged and
+/// changes nothing else.
+fn refuse_handshakes(fd: RawFd) {
+    // SAFETY: callers pass the descriptor of a listener they hold for this whole call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&fd);
+    if !matches!(sock.domain(), Ok(d) if d == Domain::IPV4 || d == Domain::IPV6) {
+        return;
+    }
+    // One classic BPF instruction: `ret #0`, keep no byte of the packet (drop it).
+    let drop_all = [socket2::SockFilter::new(
+        (libc::BPF_RET | libc::BPF_K) as u16,
+        0,
+        0,
+        0,
+    )];
+    if let Err(e) = sock.attach_filter(&drop_all) {
+        log::warn!("cannot stop new handshakes before closing a listener: {e}");
     }
 }
 
@@ -430,6 +506,7 @@ pub(crate) fn bind_tcp(addr: SocketAddr, opts: &BindOptions) -> Result<Listener>
     Ok(Listener {
         inner: Inner::Tcp(sock.into()),
         owned_path: None,
+        sole: true,
     })
 }
 
@@ -463,6 +540,7 @@ fn bind_unix(path: &Path, opts: &BindOptions) -> Result<Listener> {
     Ok(Listener {
         inner: Inner::Unix(StdUnixListener::from(OwnedFd::from(sock))),
         owned_path: Some(PathGuard(path.to_owned())),
+        sole: true,
     })
 }
 
@@ -475,6 +553,42 @@ mod tests {
             host: host.into(),
             port,
         }
+    }
+
+    /// A listener this process bound stops completing handshakes once it refuses them,
+    /// while a connection already queued is still there to accept; an inherited one is
+    /// left as it is (another process may go on serving on it).
+    #[test]
+    fn refused_handshakes_keep_the_queue_and_complete_no_new_one() {
+        use std::net::TcpStream;
+        use std::time::Duration;
+        let l = bind_tcp("127.0.0.1:0".parse().unwrap(), &BindOptions::default()).unwrap();
+        let Addr::Tcp(addr) = l.local_addr().unwrap() else {
+            unreachable!()
+        };
+        let mut queued = TcpStream::connect(addr).unwrap();
+        l.refuse_handshakes();
+        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(late.is_err(), "a handshake completed after the refusal");
+        let Inner::Tcp(std_l) = &l.inner else {
+            unreachable!()
+        };
+        let (mut served, _) = std_l.accept().unwrap();
+        std::io::Write::write_all(&mut queued, b"x").unwrap();
+        let mut b = [0u8; 1];
+        std::io::Read::read_exact(&mut served, &mut b).unwrap();
+        assert_eq!(&b, b"x", "the queued connection still carries data");
+
+        let other = bind_tcp("127.0.0.1:0".parse().unwrap(), &BindOptions::default()).unwrap();
+        let Addr::Tcp(other_addr) = other.local_addr().unwrap() else {
+            unreachable!()
+        };
+        // SAFETY: the descriptor moves out of `other` into the inherited listener.
+        let inherited =
+            unsafe { Listener::from_raw_fd_checked(other.into_raw_fd_for_test()) }.unwrap();
+        inherited.refuse_handshakes();
+        TcpStream::connect_timeout(&other_addr, Duration::from_secs(5))
+            .expect("an inherited listener still completes handshakes");
     }
 
     #[test]

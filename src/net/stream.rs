@@ -263,26 +263,6 @@ impl AsRawFd for Stream {
     }
 }
 
-impl Stream {
-    /// Opens a connection to `addr` and drops it at once: a knock that wakes a green thread
-    /// blocked in `accept` on that listener. A TCP listener on an unspecified address is
-    /// reached over loopback.
-    pub(crate) fn knock(addr: &Addr, timeout: Duration) -> io::Result<()> {
-        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-        match addr {
-            Addr::Tcp(a) => {
-                let ip = match a.ip() {
-                    IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                    ip => ip,
-                };
-                TcpStream::connect_timeout(&SocketAddr::new(ip, a.port()), timeout).map(drop)
-            }
-            Addr::Unix(p) => UnixStream::connect(p).map(drop),
-        }
-    }
-}
-
 /// A connection's descriptor, held by the server's registry beside the [`Stream`] that owns
 /// it: to shut the socket down when the server stops, or to close it for an owner that will
 /// never run again.

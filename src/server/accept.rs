@@ -37,15 +37,27 @@ pub(crate) struct Acceptor {
 impl Acceptor {
     /// Accepts and serves connections until the server stops, then serves what is left in
     /// the listen backlog before the listener closes.
+    ///
+    /// A stop wakes this green thread by cancelling it wherever it waits (in `accept`, or
+    /// for a connection permit): the cancellation is caught here, and what follows never
+    /// parks.
     pub(crate) fn run(self) {
-        self.accept_until_stopped();
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.accept_until_stopped())) {
+            if !is_cancel(&*p) {
+                resume_unwind(p);
+            }
+        }
+        // A socket this process alone holds ends here: no new handshake completes from
+        // now on, so the backlog taken next is all there is, and the close resets nothing.
+        self.listener.refuse_handshakes();
         self.drain_backlog();
     }
 
     /// Serves every connection already waiting in the listen backlog, without waiting for
     /// more. The kernel completes handshakes on a listener until its last descriptor closes
     /// (and workers of one master share it), then resets whatever is still queued: each
-    /// process that stops accepting takes its share first, so none of them is lost.
+    /// process that stops accepting takes its share first, so none of them is lost. Never
+    /// parks (it runs after the stop's cancellation).
     fn drain_backlog(&self) {
         loop {
             match self.listener.try_accept() {

@@ -12,7 +12,7 @@ use may::sync::{Semphore, SyncFlag};
 
 use super::conn::{ConnEntry, CLOSING, IDLE, WAITING};
 use crate::green::{pause, CoExit, CoHandle};
-use crate::net::{Addr, Stream};
+use crate::net::Addr;
 
 /// How often a stop checks whether connections have finished.
 const STOP_POLL: Duration = Duration::from_millis(5);
@@ -25,10 +25,6 @@ const RESCAN_EVERY: Duration = Duration::from_millis(50);
 /// client under load sends well within this. Only a connection idle this long can still
 /// meet that race, as with any server.
 const IDLE_LAST_CALL: Duration = Duration::from_millis(100);
-/// How long a stop keeps knocking on a listener whose accept loop has not woken up.
-const WAKE_WAIT: Duration = Duration::from_secs(2);
-/// How long one knock on a listener may take to connect.
-const KNOCK_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long idle connections get to close at the end of a stop before the rest are
 /// cancelled.
 const IDLE_CLOSE_WAIT: Duration = Duration::from_millis(50);
@@ -169,10 +165,13 @@ impl Registry {
         let conns = self.conns.lock().expect("conns lock");
         let now = super::shed::now_ms();
         for entry in conns.values() {
-            let since = entry.since.load(Ordering::Relaxed);
-            if entry.state.load(Ordering::SeqCst) == IDLE
-                && now.saturating_sub(since) < min_idle.as_millis() as u64
-            {
+            // The state first: a connection stores `since` before it moves to IDLE, so one
+            // seen IDLE here shows the start of this idle period, never an older one (read
+            // the other way round, a connection going idle after a long request would look
+            // idle for that long, and lose its last call).
+            let state = entry.state.load(Ordering::SeqCst);
+            let since = entry.since.load(Ordering::SeqCst);
+            if state == IDLE && now.saturating_sub(since) < min_idle.as_millis() as u64 {
                 continue;
             }
             let closed = [IDLE, WAITING].into_iter().any(|from| {
@@ -228,36 +227,18 @@ impl Registry {
         self.stopped.wait();
     }
 
-    /// Wakes each accept loop (a permit for one waiting on the connection limit, a
-    /// connection for one waiting in accept) and waits for it to end; it sees `stopping`,
-    /// returns and closes its listener (removing a unix socket file).
+    /// Wakes each accept loop, wherever it waits (in `accept`, or for a connection permit),
+    /// by cancelling its green thread, and waits for it to end: it takes what is left in the
+    /// listen backlog, returns and closes its listener (removing a unix socket file).
     fn stop_accepting(&self) {
         let acceptors = std::mem::take(&mut *self.acceptors.lock().expect("acceptors lock"));
-        for (h, addr) in &acceptors {
-            if let Some(s) = &self.limit {
-                s.post();
-            }
-            if !h.is_done() {
-                wake_accept(addr);
-            }
+        for (h, _) in &acceptors {
+            h.cancel();
         }
         for (h, addr) in acceptors {
-            // A listener shared with other processes (workers of one master) hands the
-            // wake-up connection to whichever process accepts first: keep knocking.
-            let until = Instant::now() + WAKE_WAIT;
-            let mut knocks = 0u32;
-            while !h.is_done() && Instant::now() < until {
-                pause(STOP_POLL);
-                knocks += 1;
-                if knocks % 4 == 0 && !h.is_done() {
-                    wake_accept(&addr);
-                }
+            if let CoExit::Panicked(why) = h.join() {
+                log::error!("the accept loop on {addr} ended abnormally: {why}");
             }
-            if !h.is_done() {
-                log::warn!("the accept loop on {addr} did not wake up; cancelling it");
-                h.cancel();
-            }
-            let _ = h.join();
         }
     }
 
@@ -279,10 +260,9 @@ impl Registry {
 
     /// Cancels whatever is left after the grace period and gives it a moment to unwind.
     fn cancel_rest(&self) {
-        // Idle connections (among them the accept loops' own wake-up knocks) are closed
-        // without a word: only work cut short deserves the warning.
-        // A connection accepted a moment ago may not have run yet: it gets the same short
-        // wait to go idle (or, for a knock, to see its end of stream).
+        // Idle connections are closed without a word: only work cut short deserves the
+        // warning. A connection accepted a moment ago may not have run yet: it gets the
+        // same short wait to go idle.
         let until = Instant::now() + IDLE_CLOSE_WAIT;
         while self.active() > 0 && Instant::now() < until {
             self.close_idle(Duration::ZERO);
@@ -297,12 +277,5 @@ impl Registry {
                 pause(STOP_POLL);
             }
         }
-    }
-}
-
-/// Wakes an accept loop blocked in `accept` by connecting to its listener.
-fn wake_accept(addr: &Addr) {
-    if let Err(e) = Stream::knock(addr, KNOCK_TIMEOUT) {
-        log::debug!("waking the accept loop on {addr}: {e}");
     }
 }
