@@ -43,7 +43,8 @@ impl ConnEntry {
     pub(crate) fn new(stream: &Stream, peer: &Addr) -> Self {
         ConnEntry {
             state: AtomicU8::new(BUSY),
-            since: AtomicU64::new(0),
+            // Accepted now: a first request is as old as its connection.
+            since: AtomicU64::new(super::shed::now_ms()),
             socket: SocketRef::of(stream),
             thread: Mutex::new(None),
             peer: peer.to_string(),
@@ -70,6 +71,8 @@ pub struct Conn {
     entry: Arc<ConnEntry>,
     registry: Arc<Registry>,
     id: u64,
+    /// No exchange has begun yet: the first one dates from the accept.
+    fresh: std::cell::Cell<bool>,
 }
 
 impl Conn {
@@ -85,6 +88,7 @@ impl Conn {
             entry,
             registry,
             id,
+            fresh: std::cell::Cell::new(true),
         }
     }
 
@@ -134,9 +138,13 @@ impl Conn {
     /// its own connection, not someone else's. Returns `false` if the server closed the
     /// connection while it was idle: the handler should close without answering.
     pub fn set_receiving(&self) -> bool {
-        self.entry
-            .since
-            .store(super::shed::now_ms(), Ordering::Relaxed);
+        // A new connection has been receiving its first request since it was accepted
+        // (its green thread may start later on a busy server).
+        if !self.fresh.replace(false) {
+            self.entry
+                .since
+                .store(super::shed::now_ms(), Ordering::Relaxed);
+        }
         self.move_to(RECEIVING)
     }
 

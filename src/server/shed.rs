@@ -48,11 +48,12 @@ impl Registry {
             }
         }
         loop {
+            // Within one millisecond, the connection registered first.
             let oldest = conns
-                .values()
-                .filter(|e| e.state.load(Ordering::Relaxed) == RECEIVING)
-                .min_by_key(|e| e.since.load(Ordering::Relaxed));
-            let Some(entry) = oldest else {
+                .iter()
+                .filter(|(_, e)| e.state.load(Ordering::Relaxed) == RECEIVING)
+                .min_by_key(|(id, e)| (e.since.load(Ordering::Relaxed), **id));
+            let Some((_, entry)) = oldest else {
                 return Shed::Nothing;
             };
             if entry
