@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
-"""Reproduces a memory corruption under load when every connection's green thread touches
-coroutine-local storage (`greenlight::coroutine_local!`, may's `coroutine_local!`).
+"""Load that once corrupted memory: a `-w 3` server under 4 keep-alive clients, a new
+connection every 5 ms (`/?ms=0`: a sleep of 0 ms) and 4 requests of 700 ms, optionally with
+a HUP every second.
 
-A `-w 3` server under 4 keep-alive clients, a new connection every 5 ms and 4 requests of
-700 ms: workers die of SIGSEGV within seconds (in may's `sleep`, storing the cancel data of
-a coroutine whose bytes are garbage) when the handler reads a coroutine-local; none die when
-it does not. greenlight's own waits therefore read their coroutine-local deadline only while
-a `Timeout` exists. The root cause (in may/generator, or in how coroutine-local storage is
-reached after a green thread moves to another worker thread) is still open.
+may's `sleep` and `park` register a parked green thread's cancellation data after handing
+it to the timer; a sleep that ends at once could let the green thread finish and free that
+data first. Workers died of SIGSEGV within seconds, more often when the handler read
+coroutine-local storage. greenlight now keeps each ended green thread's handle for a while
+(`src/green/coroutine.rs`, `KeepHandle`); this script should print "segv 0", with a
+coroutine-local read added to the sleep example's handler too. `tests/green_churn.rs` is
+the bounded regression test.
 
     cargo build --example sleep
     python3 scripts/stress_local.py target/debug/examples/sleep 3        # prints "segv N"
     python3 scripts/stress_local.py target/debug/examples/sleep 3 hup    # plus a HUP a second
-
-Make the sleep example read a coroutine-local in its handler to see the crash.
 """
 import socket, subprocess, sys, threading, time, os, signal
 exe = sys.argv[1]; rounds = int(sys.argv[2]); hup = len(sys.argv) > 3 and sys.argv[3] == "hup"

@@ -83,13 +83,9 @@ pub use deploy::run;
 /// Declares a per-greenlet static (`may::coroutine_local!`): each greenlet sees its own
 /// value, which follows it across worker threads; outside greenlets it is per thread.
 ///
-/// **Caution:** read from every connection's green thread of a server under heavy load
-/// (thousands of new connections a second across several worker threads), may's
-/// coroutine-local storage has been seen to corrupt memory (a worker dies of SIGSEGV;
-/// `scripts/stress_local.py` reproduces it). Until that is solved, prefer passing state
-/// explicitly (the environ's [`extensions`](wsgi::Environ::extensions_mut)) in request
-/// handlers; greenlight itself reads its coroutine-local [`Timeout`] deadline only while a
-/// `Timeout` exists.
+/// Each greenlet's values are dropped when it ends. For request state, passing it
+/// explicitly (the environ's [`extensions`](wsgi::Environ::extensions_mut)) is usually
+/// clearer.
 ///
 /// ```
 /// use std::cell::Cell;

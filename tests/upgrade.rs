@@ -399,6 +399,8 @@ fn usr2_under_systemd_hands_over_mainpid_on_a_unix_socket() {
     boot(&old, 1);
     assert_eq!(notification(&systemd, "READY=1"), "READY=1");
 
+    let path = sock.clone();
+    let load = Load::start(move || Client::unix(&path), "/?ms=2");
     replace_binary(&app, &common::example("supervised"));
     old.signal("USR2");
     let new = new_master(&old);
@@ -414,6 +416,11 @@ fn usr2_under_systemd_hands_over_mainpid_on_a_unix_socket() {
         "the new master sees the old one go"
     );
     assert!(sock.exists(), "the socket file stays for the new master");
+    load.tally.wait_more(100, "the new binary serves the load");
+    for l in old.lines.try_iter() {
+        eprintln!("{l}");
+    }
+    load.finish().assert_nothing_lost();
     let r = Client::unix(&sock)
         .unwrap()
         .request(&Request::get("/").close())
@@ -427,8 +434,7 @@ fn usr2_under_systemd_hands_over_mainpid_on_a_unix_socket() {
 
 /// Opens a new connection every 5 ms and sends one quick request; returns the failures and
 /// the slowest answer once `stop` is set. (This churn once crashed new workers with a
-/// SIGSEGV in may's sleep: coroutine-local storage read by every wait, now skipped while
-/// no `Timeout` exists; see `scripts/stress_local.py`.)
+/// SIGSEGV in may's sleep: see `tests/green_churn.rs`.)
 fn probe(port: u16, stop: Arc<AtomicBool>) -> JoinHandle<(Vec<String>, Duration)> {
     std::thread::spawn(move || {
         let (mut failed, mut slowest) = (Vec::new(), Duration::ZERO);

@@ -35,6 +35,7 @@ where
     super::runtime::ensure_configured();
     let f = move || {
         let _alive = Alive::count();
+        let _kept = KeepHandle(Some(may::coroutine::current()));
         f()
     };
     let builder = match name {
@@ -71,6 +72,69 @@ impl Drop for Alive {
     fn drop(&mut self) {
         ALIVE.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Keeps a coroutine's `may` handle alive for a while after the coroutine ends.
+///
+/// `may`'s blocking calls (`sleep`, `park`, and so the waits built on them) hand the parked
+/// coroutine to a timer or a waker first, and only then, still on the thread that parked
+/// it, register the coroutine's cancellation data, which lives in the allocation behind its
+/// handle. A timer that fires at once (a sleep of 0 or 1 ms) or a waker on another thread
+/// can resume the coroutine and run it to its end before that registration: if nothing
+/// else holds a handle (a detached greenlet, a connection), the end frees the allocation
+/// and the registration writes into freed memory. Under churn that corrupted the heap
+/// (workers died of SIGSEGV in `may`'s sleep; `scripts/stress_local.py` reproduces it
+/// without this). Each ending coroutine's handle is therefore kept for
+/// [`GRAVE_TIME`] to [`2 * GRAVE_TIME`](GRAVE_TIME), far longer than the few instructions
+/// that registration takes, on the ending thread's own list (no lock shared by threads).
+struct KeepHandle(Option<may::coroutine::Coroutine>);
+
+impl Drop for KeepHandle {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            bury(h);
+        }
+    }
+}
+
+/// How long a generation of ended coroutines' handles is kept (see [`KeepHandle`]).
+const GRAVE_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Ended coroutines' handles on one OS thread: two generations, rotated every
+/// [`GRAVE_TIME`] by the next burial.
+struct Graves {
+    young: Vec<may::coroutine::Coroutine>,
+    old: Vec<may::coroutine::Coroutine>,
+    rotated: std::time::Instant,
+}
+
+std::thread_local! {
+    // Touched only inside `bury`, which never yields: the borrow cannot span a move of the
+    // coroutine to another thread.
+    static GRAVES: std::cell::RefCell<Graves> = std::cell::RefCell::new(Graves {
+        young: Vec::new(),
+        old: Vec::new(),
+        rotated: std::time::Instant::now(),
+    });
+}
+
+/// Keeps `h` until a later burial on this thread, at least [`GRAVE_TIME`] from now, drops
+/// it. Never parks (it runs as a coroutine ends, also while a cancellation unwinds).
+fn bury(h: may::coroutine::Coroutine) {
+    let expired = GRAVES.try_with(|g| {
+        let mut g = g.borrow_mut();
+        let expired = if g.rotated.elapsed() >= GRAVE_TIME {
+            g.rotated = std::time::Instant::now();
+            let young = std::mem::take(&mut g.young);
+            Some(std::mem::replace(&mut g.old, young))
+        } else {
+            None
+        };
+        g.young.push(h);
+        expired
+    });
+    // Dropped outside the borrow; at thread exit (no list left) `h` simply drops.
+    drop(expired);
 }
 
 /// A coroutine started by [`spawn_raw`]: whether it ended, a way to cancel it, its outcome.
