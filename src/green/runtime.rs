@@ -35,6 +35,12 @@ impl Default for RuntimeConfig {
 
 static CONFIGURED: AtomicBool = AtomicBool::new(false);
 
+/// Ended green threads whose stacks `may` keeps for reuse (a new green thread then needs
+/// no `mmap`). Each kept stack stays resident with the pages it touched (a few KiB), so
+/// the pool is bounded: idle connections hibernate without a green thread, and their
+/// stacks must not all stay behind in the pool.
+const POOL_CAPACITY: usize = 256;
+
 /// Applies `cfg` to the runtime. Only the first call has an effect; later calls return
 /// `false` and log a warning, because `may` cannot be reconfigured once started.
 ///
@@ -60,7 +66,7 @@ pub fn configure(cfg: RuntimeConfig) -> bool {
     may::config()
         .set_workers(workers)
         .set_stack_size(words)
-        .set_pool_capacity(1000);
+        .set_pool_capacity(POOL_CAPACITY);
     // Pinning each worker to a core hurts when several processes (workers) share a box.
     may::config().set_worker_pin(false);
     true

@@ -22,6 +22,7 @@
 
 mod allow;
 mod connect;
+pub(crate) mod idle;
 mod limits;
 mod listener;
 mod sendfile;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use may::sync::Semphore;
 
-use super::conn::{Conn, ConnEntry};
+use super::conn::{Active, Conn, ConnEntry};
 use super::shed::Shed;
 use super::shutdown::Registry;
 use crate::green::{is_cancel, panic_message, pause, spawn_raw, yield_now};
@@ -177,8 +177,16 @@ impl Acceptor {
         );
         let their_entry = entry.clone();
         let r = spawn_raw(None, move || {
-            let _guard = guard;
-            serve(stream, peer, their_entry, registry, id, tls, &*handler)
+            serve(
+                stream,
+                peer,
+                their_entry,
+                registry,
+                id,
+                tls,
+                guard,
+                &*handler,
+            )
         });
         match r {
             Ok(h) => *entry.thread.lock().expect("entry lock") = Some(h),
@@ -217,6 +225,7 @@ fn backoff(e: &std::io::Error, out_of_fds: &mut bool) {
 
 /// The body of a connection's green thread: TLS wrapping, then the handler. A panic in the
 /// handler is logged and ends only this connection; a cancellation keeps unwinding.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     stream: net::Stream,
     peer: Addr,
@@ -224,6 +233,7 @@ fn serve(
     registry: Arc<Registry>,
     id: u64,
     tls: Option<TlsConfig>,
+    active: Active,
     handler: &Handler,
 ) {
     let stream = match tls {
@@ -239,14 +249,19 @@ fn serve(
         None => stream,
     };
     let me = entry.clone();
-    let conn = Conn::new(stream, entry, registry, id);
-    if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(conn, peer))) {
+    let conn = Conn::new(stream, entry, registry, id, active);
+    guarded(&me.peer, || handler(conn, peer));
+}
+
+/// Runs a connection's handler (or its continuation after an idle wait): a panic is
+/// logged and ends only this connection; a cancellation keeps unwinding.
+pub(super) fn guarded(peer: &str, f: impl FnOnce()) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
         if is_cancel(&*p) {
             resume_unwind(p);
         }
         log::error!(
-            "connection handler for {} panicked: {}",
-            me.peer,
+            "connection handler for {peer} panicked: {}",
             panic_message(&*p)
         );
     }
@@ -258,14 +273,5 @@ struct Permit<'a>(&'a Semphore);
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         self.0.post();
-    }
-}
-
-/// Counts the connection out (and gives back its permit) however its green thread ends.
-struct Active(Arc<Registry>);
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.release();
     }
 }

@@ -4,6 +4,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::shutdown::Registry;
 use crate::green::CoHandle;
@@ -73,6 +74,18 @@ pub struct Conn {
     id: u64,
     /// No exchange has begun yet: the first one dates from the accept.
     fresh: std::cell::Cell<bool>,
+    /// Counts the connection out when it closes, wherever that happens (on its green
+    /// thread, or in the idle watcher after a [`hibernate`]).
+    _active: Active,
+}
+
+/// Counts the connection out (and gives back its permit) when dropped.
+pub(crate) struct Active(pub(crate) Arc<Registry>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 impl Conn {
@@ -81,6 +94,7 @@ impl Conn {
         entry: Arc<ConnEntry>,
         registry: Arc<Registry>,
         id: u64,
+        active: Active,
     ) -> Self {
         Conn {
             stream,
@@ -89,6 +103,7 @@ impl Conn {
             registry,
             id,
             fresh: std::cell::Cell::new(true),
+            _active: active,
         }
     }
 
@@ -180,6 +195,57 @@ impl Conn {
                 Err(seen) => now = seen,
             }
         }
+    }
+}
+
+/// What holds a [`Conn`] while it hibernates: the connection's whole state.
+pub(crate) trait HoldsConn: Send + 'static {
+    /// The connection.
+    fn conn(&self) -> &Conn;
+}
+
+impl Conn {
+    /// Whether this connection can wait for its peer without a green thread (see
+    /// [`hibernate`]): a plain socket (TLS may hold decrypted bytes the socket no longer
+    /// shows).
+    pub(crate) fn can_hibernate(&self) -> bool {
+        !self.stream.is_tls()
+    }
+}
+
+/// Lets the calling green thread end while the connection `held` holds waits, idle, for
+/// its peer's next bytes: the idle watcher holds it meanwhile, with no stack. When the
+/// peer sends (or hangs up, or the server closes the connection's read side on a stop or
+/// to make room), `resume(held, true)` runs on a new green thread; at `deadline` first,
+/// `resume(held, false)`. The connection stays registered (idle, counted, closable by a
+/// stop) all along. Call it last: the connection is no longer this green thread's.
+pub(crate) fn hibernate<H: HoldsConn>(held: H, deadline: Option<Instant>, resume: fn(H, bool)) {
+    let conn = held.conn();
+    let fd = conn.stream.as_raw_fd();
+    let entry = conn.entry.clone();
+    // The green thread that ends here is no longer the connection's: without this, the
+    // registry would take its end for an abandoned connection.
+    drop(entry.thread.lock().expect("entry lock").take());
+    let then: crate::net::idle::Then = Box::new(move |ready| wake(held, ready, resume));
+    if let Err(then) = crate::net::idle::watch(fd, deadline, then) {
+        // No watcher: carry on waiting on a green thread.
+        then(true);
+    }
+}
+
+/// Resumes a hibernated connection on a new green thread.
+fn wake<H: HoldsConn>(held: H, ready: bool, resume: fn(H, bool)) {
+    let entry = held.conn().entry.clone();
+    // Held while the new green thread starts, so that its handle is recorded before that
+    // green thread can hibernate again (and take it).
+    let mut thread = entry.thread.lock().expect("entry lock");
+    let peer = entry.peer.clone();
+    match crate::green::spawn_raw(None, move || {
+        super::accept::guarded(&peer, || resume(held, ready))
+    }) {
+        Ok(h) => *thread = Some(h),
+        // The closure, and the connection with it, was dropped: closed and counted out.
+        Err(e) => log::error!("cannot start a green thread for an idle connection: {e}"),
     }
 }
 

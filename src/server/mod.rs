@@ -31,5 +31,6 @@ mod signals;
 mod stream;
 
 pub use conn::Conn;
+pub(crate) use conn::{hibernate, HoldsConn};
 pub(crate) use stream::url_of;
 pub use stream::{Binds, ServerHandle, ServerOptions, StreamServer};

@@ -90,6 +90,19 @@ impl Registry {
             .count()
     }
 
+    /// Idle connections waiting without a green thread (see
+    /// [`hibernate`](super::conn::hibernate)).
+    pub(crate) fn hibernating(&self) -> usize {
+        let conns = self.conns.lock().expect("conns lock");
+        conns
+            .values()
+            .filter(|e| {
+                e.state.load(Ordering::Relaxed) == IDLE
+                    && e.thread.lock().expect("entry lock").is_none()
+            })
+            .count()
+    }
+
     /// Connections abandoned by a stack overflow since the start.
     pub(crate) fn abandoned(&self) -> u64 {
         self.abandoned.load(Ordering::SeqCst)

@@ -281,6 +281,14 @@ impl ServerHandle {
         self.registry.idle()
     }
 
+    /// Idle keep-alive connections that wait for their next request without a green thread
+    /// (idle longer than half a second, they give back their stack and buffers and cost
+    /// only their state: see the README's "Memory per idle connection"). Counted like
+    /// [`idle_connections`](Self::idle_connections), of which they are a part.
+    pub fn hibernating_connections(&self) -> usize {
+        self.registry.hibernating()
+    }
+
     /// Connections whose green thread ended without unwinding (a stack overflow) since the
     /// start. Their sockets were closed; but whatever those frames held (a lock, say) was
     /// never released, so a supervised worker restarts itself once this is non-zero.

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::conn::{Connection, Phase, Service};
+use super::conn::{Connection, Ended, Phase, Service};
 use super::environ::ConnInfo;
 use super::log::AccessLog;
 use super::App;
@@ -15,7 +15,7 @@ use crate::http::request::Limits;
 use crate::logging::LogSink;
 use crate::metrics::Recorder;
 use crate::net::{Addr, AllowList, Listener, TlsConfig};
-use crate::server::{Binds, Conn, ServerHandle, ServerOptions, StreamServer};
+use crate::server::{hibernate, Binds, Conn, HoldsConn, ServerHandle, ServerOptions, StreamServer};
 
 /// Everything a [`WsgiServer`] can be told, as plain values.
 ///
@@ -313,9 +313,34 @@ impl<A: App> WsgiServer<A> {
     }
 }
 
-/// Serves one accepted connection until it closes.
+/// Serves one accepted connection until it closes, or hibernates (see [`Parked`]).
 fn serve<A: App>(svc: &Arc<Service<A>>, conn: Conn, peer: &Addr, script_name: &str) {
-    open(svc, conn, peer, script_name).run(Phase::Preface);
+    let mut c = open(svc, conn, peer, script_name);
+    if let Ended::Hibernate(deadline) = c.run(Phase::Preface) {
+        hibernate(Parked(Box::new(c)), deadline, Parked::resume);
+    }
+}
+
+/// An idle connection waiting for its next request without a green thread, its buffers
+/// given back: what it costs then is this state, not a stack.
+struct Parked<A: App>(Box<Connection<A, Conn>>);
+
+impl<A: App> HoldsConn for Parked<A> {
+    fn conn(&self) -> &Conn {
+        self.0.transport()
+    }
+}
+
+impl<A: App> Parked<A> {
+    /// Runs on a new green thread when the peer sent (`ready`), or at the end of the
+    /// keep-alive timeout (closes, as an idle connection does then).
+    fn resume(self, ready: bool) {
+        let mut c = self.0;
+        let from = if ready { Phase::Head } else { Phase::Closed };
+        if let Ended::Hibernate(deadline) = c.run(from) {
+            hibernate(Parked(c), deadline, Parked::resume);
+        }
+    }
 }
 
 /// The connection's state, built in a frame of its own: its temporaries must not stay

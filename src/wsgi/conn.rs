@@ -53,6 +53,10 @@ const WBUF_KEEP: usize = 16 * 1024;
 /// Unread request body drained after the response so the connection can be reused; a
 /// larger remainder closes the connection instead.
 const DRAIN_MAX: u64 = 256 * 1024;
+/// How long a keep-alive connection waits for its next request on its green thread; idle
+/// longer, it hibernates (see [`Ended::Hibernate`]). Longer than the gaps between a busy
+/// client's requests, short enough that idle connections soon cost only their state.
+const HIBERNATE_AFTER: Duration = Duration::from_millis(500);
 /// Lingering close: how long and how much to read and discard before closing, so that the
 /// client receives our answer instead of a reset.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -171,8 +175,23 @@ pub(crate) enum Phase {
     /// Closing without destroying the answer just sent (`true`: the client may still be
     /// sending, so read and discard for a while).
     Linger(bool),
+    /// Idle for [`HIBERNATE_AFTER`] between requests: wait without a green thread, until
+    /// the deadline (the rest of the keep-alive timeout).
+    Hibernate(Option<Instant>),
     /// Done.
     Closed,
+}
+
+/// How [`Connection::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The connection is closed.
+    Closed,
+    /// The connection is idle and can wait for its next request without a green thread,
+    /// until the deadline: its buffers are given back; hand it to
+    /// [`hibernate`](crate::server::hibernate), and run it again from [`Phase::Head`]
+    /// when its peer sends.
+    Hibernate(Option<Instant>),
 }
 
 /// The facts of the request being served.
@@ -248,6 +267,11 @@ impl<A: App, T: Transport> Connection<A, T> {
     }
 
     /// The stream.
+    pub(crate) fn transport(&self) -> &T {
+        self.io.transport()
+    }
+
+    /// The stream.
     pub(crate) fn transport_mut(&mut self) -> &mut T {
         self.io.transport_mut()
     }
@@ -285,7 +309,7 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// Each phase is a function of its own, never inlined here: a green thread's stack
     /// pages stay resident once touched, so the deepest call (the app's) must not sit
     /// below the frames of every other phase.
-    pub(crate) fn run(&mut self, mut phase: Phase) {
+    pub(crate) fn run(&mut self, mut phase: Phase) -> Ended {
         loop {
             phase = match phase {
                 Phase::Preface => self.preface(),
@@ -295,7 +319,14 @@ impl<A: App, T: Transport> Connection<A, T> {
                 Phase::Drain => self.drain(),
                 Phase::Refuse(r, version) => self.refuse(&r, version),
                 Phase::Linger(client_may_send) => self.linger(client_may_send, false),
-                Phase::Closed => return self.count_bytes(),
+                Phase::Hibernate(deadline) => {
+                    self.release_idle();
+                    return Ended::Hibernate(deadline);
+                }
+                Phase::Closed => {
+                    self.count_bytes();
+                    return Ended::Closed;
+                }
             };
         }
     }
@@ -361,8 +392,10 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// within the header timeout.
     #[inline(never)]
     fn read_head(&mut self) -> Phase {
-        if !self.io.has_buffered() && !self.wait_for_request() {
-            return Phase::Closed;
+        if !self.io.has_buffered() {
+            if let Err(phase) = self.wait_for_request() {
+                return phase;
+            }
         }
         self.requests += 1;
         // The clock is read only when needed (not for a whole head already buffered,
@@ -396,11 +429,12 @@ impl<A: App, T: Transport> Connection<A, T> {
         Phase::Dispatch
     }
 
-    /// Waits for the first bytes of the next request. Returns false when the connection
-    /// is over (closed by the peer, idle too long, or closed by a stop).
-    fn wait_for_request(&mut self) -> bool {
+    /// Waits for the first bytes of the next request. Fails with the next phase when the
+    /// connection is over (closed by the peer, idle too long, or closed by a stop), or
+    /// idle long enough to wait without its green thread.
+    fn wait_for_request(&mut self) -> Result<(), Phase> {
         if self.io.flush().is_err() {
-            return false;
+            return Err(Phase::Closed);
         }
         self.io.shrink_idle(READ_BUF, WBUF_KEEP);
         // A new connection's first request is always read and answered (a client that
@@ -408,7 +442,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         // connection is idle, and a stop closes it.
         let first = self.requests == 0;
         if !first && !self.io.transport().set_idle() {
-            return false;
+            return Err(Phase::Closed);
         }
         let svc = &self.svc;
         let wait = if first {
@@ -416,11 +450,40 @@ impl<A: App, T: Transport> Connection<A, T> {
         } else {
             svc.keep_alive.or(svc.header_timeout)
         };
-        if !matches!(self.io.fill(svc.max_head, wait), Ok(1..)) {
-            return false;
+        // Between requests, a connection idle for a while goes on waiting without its
+        // green thread (whose stack is most of what it costs).
+        let hibernate = !first
+            && wait.map_or(true, |w| w > HIBERNATE_AFTER)
+            && self.io.transport().can_hibernate();
+        let first_wait = if hibernate {
+            Some(HIBERNATE_AFTER)
+        } else {
+            wait
+        };
+        match self.io.fill(svc.max_head, first_wait) {
+            Ok(1..) => {}
+            Err(e) if hibernate && is_timeout(&e) => {
+                let rest = wait.map(|w| Instant::now() + (w - HIBERNATE_AFTER));
+                return Err(Phase::Hibernate(rest));
+            }
+            _ => return Err(Phase::Closed),
         }
         self.receiving = true;
-        first || self.io.transport().set_receiving()
+        if first || self.io.transport().set_receiving() {
+            Ok(())
+        } else {
+            Err(Phase::Closed)
+        }
+    }
+
+    /// Gives back what an idle connection does not need while it hibernates: its buffers
+    /// and the last request's state. Each is made again for the next request.
+    fn release_idle(&mut self) {
+        self.io.release_idle();
+        self.head_buf = Vec::new();
+        self.head = RequestHead::new();
+        self.req.env_values = Vec::new();
+        *self.resp.get_mut() = ResponseHead::default();
     }
 
     /// Reads more of a partial head, within what is left of the header timeout (slow

@@ -65,6 +65,12 @@ pub(crate) trait Transport: Read + Write {
         false
     }
 
+    /// Whether the connection can wait for its next request without a green thread (see
+    /// [`crate::server::hibernate`]).
+    fn can_hibernate(&self) -> bool {
+        false
+    }
+
     /// Marks the connection idle between requests; `false`: the server is stopping.
     fn set_idle(&self) -> bool {
         true
@@ -160,6 +166,10 @@ impl Transport for Conn {
 
     fn set_receiving(&self) -> bool {
         Conn::set_receiving(self)
+    }
+
+    fn can_hibernate(&self) -> bool {
+        Conn::can_hibernate(self)
     }
 
     fn set_busy(&self) -> bool {
@@ -431,6 +441,9 @@ impl<T: Transport> ConnIo<T> {
         self.t.set_read_timeout(Some(timeout))?;
         self.read_timeout = None;
         (self.start, self.end) = (0, 0);
+        if self.buf.is_empty() {
+            self.buf.resize(super::conn::READ_BUF, 0);
+        }
         if raw {
             self.t.read_raw(&mut self.buf)
         } else {
@@ -460,6 +473,18 @@ impl<T: Transport> ConnIo<T> {
         }
         if self.out.is_empty() && self.out.capacity() > write {
             self.out = Vec::with_capacity(1024);
+        }
+    }
+
+    /// Frees both buffers of an idle connection (nothing is buffered either way): the read
+    /// buffer is made again, [`READ_BUF`](super::conn::READ_BUF) bytes, by the next read.
+    pub(crate) fn release_idle(&mut self) {
+        if self.start == self.end && self.held.is_empty() {
+            self.buf = Vec::new();
+            (self.start, self.end) = (0, 0);
+        }
+        if self.out.is_empty() {
+            self.out = Vec::new();
         }
     }
 
