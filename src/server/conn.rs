@@ -236,16 +236,28 @@ pub(crate) fn hibernate<H: HoldsConn>(held: H, deadline: Option<Instant>, resume
 /// Resumes a hibernated connection on a new green thread.
 fn wake<H: HoldsConn>(held: H, ready: bool, resume: fn(H, bool)) {
     let entry = held.conn().entry.clone();
-    // Held while the new green thread starts, so that its handle is recorded before that
-    // green thread can hibernate again (and take it).
-    let mut thread = entry.thread.lock().expect("entry lock");
     let peer = entry.peer.clone();
-    match crate::green::spawn_raw(None, move || {
-        super::accept::guarded(&peer, || resume(held, ready))
-    }) {
-        Ok(h) => *thread = Some(h),
-        // The closure, and the connection with it, was dropped: closed and counted out.
-        Err(e) => log::error!("cannot start a green thread for an idle connection: {e}"),
+    // The connection travels in a cell, so that a failed start hands it back here, to be
+    // dropped (closed, counted out) only once the entry's lock below is released: the
+    // registry takes its own lock before an entry's, and dropping a connection takes the
+    // registry's.
+    let cell = Arc::new(Mutex::new(Some(held)));
+    let theirs = cell.clone();
+    let started = {
+        // Held while the new green thread starts, so that its handle is recorded before
+        // that green thread can hibernate again (and take it).
+        let mut thread = entry.thread.lock().expect("entry lock");
+        let started = crate::green::spawn_raw(None, move || {
+            let held = theirs.lock().expect("parked connection").take();
+            if let Some(held) = held {
+                super::accept::guarded(&peer, || resume(held, ready));
+            }
+        });
+        started.map(|h| *thread = Some(h))
+    };
+    if let Err(e) = started {
+        log::error!("cannot start a green thread for an idle connection: {e}");
+        drop(cell.lock().expect("parked connection").take());
     }
 }
 
