@@ -15,11 +15,12 @@ use signal_hook::consts::{
     SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2,
 };
 
+use super::balance;
 use super::metrics::MasterMetrics;
 use super::notify::{sd_notify, PidFile};
 use super::signals;
 use super::upgrade::{self, Inherited, Upgrade};
-use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
+use super::{BOOT_ERROR, ENV_BALANCE, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_WORKER_ID};
 use crate::config::Config;
 use crate::net::{self, BindOptions, Listener};
 
@@ -48,6 +49,8 @@ struct Worker {
     kill_at: Option<Instant>,
     /// Old generation, to stop once the reload's new workers have booted.
     outgoing: bool,
+    /// Its line on the balance board, if it got one.
+    slot: Option<usize>,
 }
 
 impl Worker {
@@ -148,6 +151,9 @@ struct Arbiter {
     /// Binary upgrades (USR2), from either side.
     upgrade: Upgrade,
     metrics: MasterMetrics,
+    /// The board on which workers share accepting fairly (`None`: it could not be made;
+    /// they accept as the kernel hands out connections).
+    board: Option<balance::Mapped>,
 }
 
 impl Arbiter {
@@ -161,10 +167,11 @@ impl Arbiter {
             .env(ENV_WORKER_ID, self.next_id.to_string())
             .env(ENV_MASTER_PID, std::process::id().to_string());
         let segment = self.metrics.prepare(&mut cmd, self.next_id);
+        let (slot, board_fd) = self.board_slot(&mut cmd);
         let child = cmd.spawn()?;
-        // The child has its copy of the write end (and of the metrics segment); ours
-        // closes here.
-        drop((write, segment));
+        // The child has its copy of the write end (and of the metrics segment, and of the
+        // board); ours closes here.
+        drop((write, segment, board_fd));
         log::info!("Started worker {} (pid: {})", self.next_id, child.id());
         let now = Instant::now();
         self.workers.push(Worker {
@@ -176,8 +183,43 @@ impl Arbiter {
             booted: false,
             kill_at: None,
             outgoing: false,
+            slot,
         });
         Ok(())
+    }
+
+    /// One more than the highest balance-board slot a live worker holds.
+    fn slots_used(&self) -> usize {
+        self.workers
+            .iter()
+            .filter_map(|w| w.slot)
+            .max()
+            .map_or(0, |s| s + 1)
+    }
+
+    /// A free line on the balance board for the worker `cmd` starts, and a descriptor of
+    /// the board for it to inherit (to be closed once it started).
+    fn board_slot(&self, cmd: &mut Command) -> (Option<usize>, Option<OwnedFd>) {
+        let Some(board) = &self.board else {
+            return (None, None);
+        };
+        let Some(slot) =
+            (0..balance::SLOTS).find(|s| self.workers.iter().all(|w| w.slot != Some(*s)))
+        else {
+            return (None, None);
+        };
+        board.clear(slot);
+        board.set_used(self.slots_used().max(slot + 1));
+        match board.share() {
+            Ok(fd) => {
+                cmd.env(ENV_BALANCE, format!("{}:{slot}", fd.as_raw_fd()));
+                (Some(slot), Some(fd))
+            }
+            Err(e) => {
+                log::warn!("cannot share the balance board with a worker: {e}");
+                (None, None)
+            }
+        }
     }
 
     fn live(&self) -> usize {
@@ -267,6 +309,10 @@ impl Arbiter {
                 }
             };
             let w = self.workers.swap_remove(i);
+            if let (Some(b), Some(s)) = (&self.board, w.slot) {
+                b.clear(s);
+                b.set_used(self.slots_used());
+            }
             let expected = w.kill_at.is_some();
             self.metrics.ended(w.id, status, expected);
             let how = describe(status);
@@ -560,6 +606,13 @@ fn master(config: Config, inherited: Option<Inherited>) -> crate::Result<i32> {
         reload_started: None,
         pidfile,
         metrics,
+        board: match balance::Mapped::create() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                log::warn!("cannot make the workers' balance board (they accept unbalanced): {e}");
+                None
+            }
+        },
     };
     log::info!("Using {} worker processes", a.target);
     supervise(&mut a, &signals)

@@ -29,6 +29,7 @@
 //! could know of the stop is still answered (with `Connection: close`).
 
 pub(crate) mod arbiter;
+mod balance;
 mod metrics;
 pub(crate) mod notify;
 mod options;
@@ -47,6 +48,8 @@ pub(crate) const ENV_HEARTBEAT: &str = "GREENLIGHT_HEARTBEAT_FD";
 pub(crate) const ENV_WORKER_ID: &str = "GREENLIGHT_WORKER_ID";
 /// The worker's metrics segment (a shared memory descriptor), when metrics are kept.
 pub(crate) const ENV_METRICS: &str = "GREENLIGHT_METRICS_FD";
+/// The workers' shared board for fair accepting, and this worker's slot on it: `FD:SLOT`.
+pub(crate) const ENV_BALANCE: &str = "GREENLIGHT_BALANCE";
 /// The master's pid: a worker whose parent is not (or no longer) this process stops.
 pub(crate) const ENV_MASTER_PID: &str = "GREENLIGHT_MASTER_PID";
 

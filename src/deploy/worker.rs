@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 
+use super::balance;
 use super::metrics::WorkerMetrics;
 use super::signals;
-use super::{BOOT_ERROR, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_METRICS, ENV_WORKER_ID};
+use super::{
+    BOOT_ERROR, ENV_BALANCE, ENV_FDS, ENV_HEARTBEAT, ENV_MASTER_PID, ENV_METRICS, ENV_WORKER_ID,
+};
 use crate::config::Config;
 use crate::metrics::ExitCause;
 use crate::net::Listener;
@@ -36,6 +39,8 @@ pub(crate) struct WorkerEnv {
     master: Option<u32>,
     /// The shared memory segment to count metrics in.
     metrics: Option<RawFd>,
+    /// The balance board and this worker's slot on it.
+    balance: Option<(RawFd, usize)>,
 }
 
 impl WorkerEnv {
@@ -60,12 +65,17 @@ impl WorkerEnv {
             .ok()
             .and_then(|s| s.parse().ok());
         let metrics = std::env::var(ENV_METRICS).ok().and_then(|s| s.parse().ok());
+        let balance = std::env::var(ENV_BALANCE).ok().and_then(|s| {
+            let (fd, slot) = s.split_once(':')?;
+            Some((fd.parse().ok()?, slot.parse().ok()?))
+        });
         for k in [
             ENV_FDS,
             ENV_HEARTBEAT,
             ENV_WORKER_ID,
             ENV_MASTER_PID,
             ENV_METRICS,
+            ENV_BALANCE,
         ] {
             std::env::remove_var(k);
         }
@@ -75,7 +85,23 @@ impl WorkerEnv {
             id,
             master,
             metrics,
+            balance,
         })
+    }
+}
+
+/// This worker's place on the master's balance board, if it was given one (else it
+/// accepts as the kernel hands out connections, and says why).
+fn balance_gate(given: Option<(RawFd, usize)>) -> Option<balance::Gate> {
+    let (fd, slot) = given?;
+    // SAFETY: the master passed this descriptor for the board alone; nothing else here
+    // owns it.
+    match unsafe { balance::Mapped::open(fd) } {
+        Ok(board) => board.into_gate(slot),
+        Err(e) => {
+            log::warn!("cannot map the balance board (accepting unbalanced): {e}");
+            None
+        }
     }
 }
 
@@ -196,6 +222,9 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
     let mut server = WsgiServer::new(Vec::new(), app)
         .options(opts)
         .listeners(listeners);
+    if let Some(gate) = balance_gate(env.balance) {
+        server = server.accept_gate(Arc::new(gate));
+    }
     let metrics = match WorkerMetrics::attach(env.metrics, &config) {
         Some((recorder, m)) => {
             server = server.metrics(recorder);

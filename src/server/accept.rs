@@ -12,6 +12,21 @@ use super::shutdown::Registry;
 use crate::green::{is_cancel, panic_message, pause, spawn_raw, yield_now};
 use crate::net::{self, Addr, TlsConfig};
 
+/// Shares accepting among the processes that serve one listening socket (the workers of
+/// one master): each publishes how many connections it serves, and one that serves more
+/// than another waiting in `accept` steps back for a moment.
+pub(crate) trait AcceptGate: Send + Sync {
+    /// This process serves `n` connections now.
+    fn publish(&self, n: usize);
+    /// How long to step back before accepting while serving `mine` connections, if at all.
+    fn defer_for(&self, mine: usize) -> Option<Duration>;
+    /// The longest a process steps back for one connection.
+    fn max_defer(&self) -> Duration;
+    /// Whether this process's accept loop takes connections now (false while it is full
+    /// or stopped).
+    fn waiting(&self, yes: bool);
+}
+
 /// A connection handler, as the server keeps it.
 pub(crate) type Handler = dyn Fn(Conn, Addr) + Send + Sync + 'static;
 
@@ -42,7 +57,11 @@ impl Acceptor {
     /// for a connection permit): the cancellation is caught here, and what follows never
     /// parks.
     pub(crate) fn run(self) {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.accept_until_stopped())) {
+        let r = catch_unwind(AssertUnwindSafe(|| self.accept_until_stopped()));
+        if let Some(g) = &self.registry.gate {
+            g.waiting(false);
+        }
+        if let Err(p) = r {
             if !is_cancel(&*p) {
                 resume_unwind(p);
             }
@@ -97,6 +116,9 @@ impl Acceptor {
             if self.registry.is_stopping() {
                 return;
             }
+            if let Some(g) = &self.registry.gate {
+                self.take_turn(&**g);
+            }
             let (stream, peer) = match self.listener.accept() {
                 Ok(c) => c,
                 Err(e) => {
@@ -130,6 +152,23 @@ impl Acceptor {
         }
     }
 
+    /// Steps back while another process sharing the listener serves fewer connections
+    /// and accepts too (at most the gate's limit), then says this one accepts (until it
+    /// is full or stops).
+    fn take_turn(&self, g: &dyn AcceptGate) {
+        let mut waited = Duration::ZERO;
+        while waited < g.max_defer() && !self.registry.is_stopping() {
+            match g.defer_for(self.registry.active()) {
+                Some(step) => {
+                    pause(step);
+                    waited += step;
+                }
+                None => break,
+            }
+        }
+        g.waiting(true);
+    }
+
     /// A connection permit. When the server is full and a client is waiting to be
     /// accepted, makes room by shedding a connection that costs the others (idle, or slow
     /// to send its request); when none can be shed, waits, and the kernel's backlog holds
@@ -139,6 +178,10 @@ impl Acceptor {
         if s.try_wait() {
             *full = false;
             return Some(Permit(s));
+        }
+        // Full: other workers should not step back for this one.
+        if let Some(g) = &self.registry.gate {
+            g.waiting(false);
         }
         while !self.registry.is_stopping() {
             let wait = if self.listener.has_pending() {

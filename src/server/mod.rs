@@ -30,6 +30,7 @@ mod shutdown;
 mod signals;
 mod stream;
 
+pub(crate) use accept::AcceptGate;
 pub use conn::Conn;
 pub(crate) use conn::{hibernate, HoldsConn};
 pub(crate) use stream::url_of;

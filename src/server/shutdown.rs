@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use may::sync::{Semphore, SyncFlag};
 
+use super::accept::AcceptGate;
 use super::conn::{ConnEntry, CLOSING, IDLE, WAITING};
 use crate::green::{pause, CoExit, CoHandle};
 use crate::net::Addr;
@@ -52,6 +53,8 @@ pub(crate) struct Registry {
     stopped: SyncFlag,
     stop_started: AtomicBool,
     pub(crate) graceful_timeout: Duration,
+    /// Shares accepting with the other workers of a master (see [`AcceptGate`]).
+    pub(crate) gate: Option<Arc<dyn AcceptGate>>,
 }
 
 impl Registry {
@@ -69,6 +72,7 @@ impl Registry {
             stopped: SyncFlag::new(),
             stop_started: AtomicBool::new(false),
             graceful_timeout,
+            gate: None,
         }
     }
 
@@ -116,7 +120,10 @@ impl Registry {
     /// Counts a new connection in and registers it; returns its id. Registered before its
     /// green thread can run, so that it is known however quickly it ends.
     pub(crate) fn register(&self, entry: Arc<ConnEntry>) -> u64 {
-        self.active.fetch_add(1, Ordering::SeqCst);
+        let n = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(g) = &self.gate {
+            g.publish(n);
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.conns.lock().expect("conns lock").insert(id, entry);
         id
@@ -131,7 +138,10 @@ impl Registry {
         if let Some(s) = &self.limit {
             s.post();
         }
-        self.active.fetch_sub(1, Ordering::SeqCst);
+        let n = self.active.fetch_sub(1, Ordering::SeqCst) - 1;
+        if let Some(g) = &self.gate {
+            g.publish(n);
+        }
     }
 
     /// Finds connections whose green thread is over but never deregistered: a stack

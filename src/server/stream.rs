@@ -2,6 +2,7 @@
 //! stops it. The accept loop lives in `accept.rs`, the connection registry and the graceful
 //! stop in `shutdown.rs`.
 
+use super::accept::AcceptGate;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,7 @@ pub struct StreamServer {
     handler: Arc<Handler>,
     opts: ServerOptions,
     tls: Option<TlsConfig>,
+    gate: Option<Arc<dyn AcceptGate>>,
 }
 
 impl StreamServer {
@@ -108,6 +110,7 @@ impl StreamServer {
             handler: Arc::new(handler),
             opts: ServerOptions::default(),
             tls: None,
+            gate: None,
         }
     }
 
@@ -122,6 +125,7 @@ impl StreamServer {
             handler: Arc::new(handler),
             opts: ServerOptions::default(),
             tls: None,
+            gate: None,
         }
     }
 
@@ -163,6 +167,12 @@ impl StreamServer {
         self
     }
 
+    /// Shares accepting with other processes on the same listeners (see [`AcceptGate`]).
+    pub(crate) fn accept_gate(mut self, gate: Option<Arc<dyn AcceptGate>>) -> Self {
+        self.gate = gate;
+        self
+    }
+
     /// Sets the grace period of a stop triggered by a signal in [`serve_forever`](Self::serve_forever).
     pub fn graceful_timeout(mut self, d: Duration) -> Self {
         self.opts.graceful_timeout = d;
@@ -187,7 +197,9 @@ impl StreamServer {
             0 => net::connection_capacity(),
             n => n,
         };
-        let registry = Arc::new(Registry::new(limit, self.opts.graceful_timeout));
+        let mut registry = Registry::new(limit, self.opts.graceful_timeout);
+        registry.gate = self.gate.clone();
+        let registry = Arc::new(registry);
         let mut acceptors = Vec::with_capacity(listeners.len());
         for (listener, addr) in listeners.into_iter().zip(&local_addrs) {
             let acceptor = Acceptor {

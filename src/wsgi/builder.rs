@@ -15,7 +15,9 @@ use crate::http::request::Limits;
 use crate::logging::LogSink;
 use crate::metrics::Recorder;
 use crate::net::{Addr, AllowList, Listener, TlsConfig};
-use crate::server::{hibernate, Binds, Conn, HoldsConn, ServerHandle, ServerOptions, StreamServer};
+use crate::server::{
+    hibernate, AcceptGate, Binds, Conn, HoldsConn, ServerHandle, ServerOptions, StreamServer,
+};
 
 /// Everything a [`WsgiServer`] can be told, as plain values.
 ///
@@ -141,6 +143,7 @@ pub struct WsgiServer<A: App> {
     opts: WsgiOptions,
     served: Option<Arc<AtomicU64>>,
     metrics: Option<Recorder>,
+    gate: Option<Arc<dyn AcceptGate>>,
 }
 
 impl<A: App> WsgiServer<A> {
@@ -153,6 +156,7 @@ impl<A: App> WsgiServer<A> {
             opts: WsgiOptions::default(),
             served: None,
             metrics: None,
+            gate: None,
         }
     }
 
@@ -240,6 +244,12 @@ impl<A: App> WsgiServer<A> {
 
     /// Counts requests, durations and bytes into `r` (a supervised worker's shared
     /// counters, which its master serves as metrics).
+    /// Shares accepting fairly with the other workers of a master (their balance board).
+    pub(crate) fn accept_gate(mut self, g: Arc<dyn AcceptGate>) -> Self {
+        self.gate = Some(g);
+        self
+    }
+
     pub(crate) fn metrics(mut self, r: Recorder) -> Self {
         self.metrics = Some(r);
         self
@@ -305,7 +315,7 @@ impl<A: App> WsgiServer<A> {
             ls.extend(crate::net::bind_all(&self.binds, &o.server.bind)?);
             StreamServer::from_listeners(ls, handler)
         };
-        let server = server.options(o.server);
+        let server = server.options(o.server).accept_gate(self.gate);
         Ok(match o.tls {
             Some(tls) => server.tls(tls),
             None => server,
