@@ -334,3 +334,36 @@ fn a_burst_of_connections_is_spread_evenly_over_the_workers() {
     kill(p.child.id() as i32, "TERM");
     assert!(wait_exit(&mut p, 20).success());
 }
+
+/// `--max-requests N`: a worker that answered N requests recycles itself (gunicorn's
+/// memory-leak guard), a new one takes over, and no request fails on the way.
+#[test]
+fn max_requests_recycles_the_worker_and_loses_nothing() {
+    let (mut p, port, first) = master(&["-w", "1", "--max-requests", "5"]);
+    let ask = |i: usize| {
+        let r = common::http::get(port, "/").unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!(r.status, 200, "request {i}");
+        r.text()
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+    };
+    for i in 0..6 {
+        assert_eq!(ask(i), first[0]);
+    }
+    assert!(
+        p.wait_line("max requests reached", 20).is_some(),
+        "the worker says why it recycles"
+    );
+    let next = booted(&p, 1, 20);
+    assert_ne!(next, first);
+    // Requests sent meanwhile and from now on are all answered, by the new worker.
+    for i in 6..12 {
+        assert_eq!(ask(i), next[0]);
+    }
+    kill(p.child.id() as i32, "TERM");
+    assert!(wait_exit(&mut p, 20).success());
+}

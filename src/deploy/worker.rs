@@ -232,7 +232,9 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
         }
         None => None,
     };
-    let served = server.request_counter();
+    // Counted only for --max-requests: every worker thread would otherwise write the same
+    // shared counter on every request (a cache line that bounces between cores).
+    let served = (limits.max_requests > 0).then(|| server.request_counter());
     let handle = match server.start() {
         Ok(h) => h,
         Err(e) => boot_failure(&e.to_string()),
@@ -265,7 +267,8 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
 /// and the master's death into a stop, and returns when the stop is over.
 struct Supervisor {
     handle: ServerHandle,
-    served: Arc<AtomicU64>,
+    /// Requests answered, with `--max-requests`.
+    served: Option<Arc<AtomicU64>>,
     limits: WorkerSettings,
     /// The master's pid: when our parent changes, the master is gone.
     parent: u32,
@@ -314,8 +317,10 @@ impl Supervisor {
                 "a green thread overflowed its stack; recycling this process",
                 ExitCause::Overflow,
             ))
-        } else if self.limits.max_requests > 0
-            && self.served.load(Ordering::Relaxed) >= self.limits.max_requests
+        } else if self
+            .served
+            .as_ref()
+            .is_some_and(|n| n.load(Ordering::Relaxed) >= self.limits.max_requests)
         {
             Some(("max requests reached, recycling", ExitCause::MaxRequests))
         } else if std::os::unix::process::parent_id() != self.parent {
