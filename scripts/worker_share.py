@@ -5,19 +5,22 @@ Starts the server (its flags must include -w N and {bind}), runs `wrk -c CONNS -
 against it, and reports per worker: the keep-alive connections it holds during the run
 (from `ss`, by process) and the CPU time it used (from /proc/PID/stat), each as a multiple
 of the mean. Load balancing is by connection, so the first column is the share of the
-requests a keep-alive load sends each worker.
+requests a keep-alive load sends each worker. Environment: CONNS (wrk -c, 100), SECS (5),
+ROUNDS (1), WRK (the wrk to run), THREADS (wrk -t, 2).
 
     cargo build --release --examples
     python3 scripts/worker_share.py 'target/release/examples/hello --bind {bind} -w 4'
     CONNS=400 SECS=10 ROUNDS=3 python3 scripts/worker_share.py '...'
 
-Requirements: wrk, ss (iproute2), python3.
+Requirements: wrk, python3, Linux's /proc.
 """
 import os, re, shlex, socket, subprocess, sys, time
 
 CONNS = int(os.environ.get("CONNS", "100"))
 SECS = int(os.environ.get("SECS", "5"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
+WRK = os.environ.get("WRK", "wrk")
+THREADS = int(os.environ.get("THREADS", "2"))
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -42,12 +45,32 @@ def cpu_ticks(pid):
     return int(f[11]) + int(f[12])
 
 
-def conns_by_pid(port):
-    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-                         capture_output=True, text=True).stdout
+def conns_by_pid(port, pids):
+    """Established TCP connections on local `port`, by the process that holds them (from
+    /proc: the sockets' inodes in /proc/net/tcp{,6}, and each process's descriptors)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
     counts = {}
-    for pid in re.findall(r"pid=(\d+)", out):
-        counts[int(pid)] = counts.get(int(pid), 0) + 1
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                counts[pid] = counts.get(pid, 0) + 1
     return counts
 
 
@@ -64,10 +87,10 @@ def one_round(template):
         time.sleep(1.0)
         workers = children(p.pid)
         t0 = {w: cpu_ticks(w) for w in workers}
-        wrk = subprocess.Popen(["wrk", "-t2", f"-c{CONNS}", f"-d{SECS}s",
+        wrk = subprocess.Popen([WRK, f"-t{THREADS}", f"-c{CONNS}", f"-d{SECS}s",
                                 f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, text=True)
         time.sleep(SECS / 2)
-        held = conns_by_pid(port)
+        held = conns_by_pid(port, workers)
         out = wrk.communicate()[0]
         cpu = {w: cpu_ticks(w) - t0[w] for w in workers}
         rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
