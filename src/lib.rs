@@ -74,6 +74,7 @@ mod metrics;
 pub mod middleware;
 pub mod net;
 pub mod server;
+mod shm;
 pub mod testing;
 mod time;
 pub mod wsgi;

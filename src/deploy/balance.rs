@@ -14,12 +14,12 @@
 //! connections, and blind to how busy each worker is.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::server::AcceptGate;
+use crate::shm::{inheritable, Segment, Shareable};
 
 /// Workers a board has room for (more are served, without a slot: they accept freely).
 pub(crate) const SLOTS: usize = 256;
@@ -50,42 +50,23 @@ struct Board {
     slots: [Slot; SLOTS],
 }
 
-const SIZE: usize = std::mem::size_of::<Board>();
+// SAFETY: `Board` is `repr(C)` and made of atomics only.
+unsafe impl Shareable for Board {}
 
-/// The board, mapped `MAP_SHARED`; unmapped on drop.
+/// The board, mapped shared, with its descriptor (to hand to workers).
 pub(crate) struct Mapped {
-    ptr: NonNull<Board>,
+    board: Segment<Board>,
     fd: OwnedFd,
-}
-
-// SAFETY: the mapping is only reached through `&Board`, whose fields are atomics.
-unsafe impl Send for Mapped {}
-// SAFETY: as above.
-unsafe impl Sync for Mapped {}
-
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
 }
 
 impl Mapped {
     /// A new, zeroed board (the master's).
     pub(crate) fn create() -> io::Result<Mapped> {
-        // SAFETY: memfd_create takes a NUL-terminated name and flags.
-        let fd = check(unsafe {
-            libc::memfd_create(c"greenlight-balance".as_ptr(), libc::MFD_CLOEXEC)
-        })?;
-        // SAFETY: memfd_create returned a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: ftruncate on a descriptor `fd` keeps open; the new bytes read as zero.
-        check(unsafe { libc::ftruncate(fd.as_raw_fd(), SIZE as libc::off_t) })?;
-        Mapped::map(fd)
+        let (board, fd) = Segment::create(c"greenlight-balance")?;
+        Ok(Mapped { board, fd })
     }
 
-    /// Maps the board the master passed as `fd`, which must be at least a board's size.
+    /// Maps the board the master passed as `fd`.
     ///
     /// # Safety
     ///
@@ -93,53 +74,20 @@ impl Mapped {
     pub(crate) unsafe fn open(fd: RawFd) -> io::Result<Mapped> {
         // SAFETY: the caller hands over ownership of `fd`.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: fstat fills the `stat` it is given; all-zero bytes are a valid `stat`.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above, on a descriptor `fd` keeps open.
-        check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-        if (st.st_size as usize) < SIZE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "board too small",
-            ));
-        }
-        Mapped::map(fd)
-    }
-
-    fn map(fd: OwnedFd) -> io::Result<Mapped> {
-        // SAFETY: a new shared mapping of SIZE bytes of a file at least that large; the
-        // kernel picks the address.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?;
-        Ok(Mapped { ptr, fd })
+        Ok(Mapped {
+            board: Segment::open(&fd)?,
+            fd,
+        })
     }
 
     fn board(&self) -> &Board {
-        // SAFETY: mapped (page-aligned, SIZE bytes) until drop; atomics only, so whatever
-        // another process writes is a valid value.
-        unsafe { self.ptr.as_ref() }
+        &self.board
     }
 
     /// A descriptor of the board without close-on-exec, for a worker about to start (the
     /// caller closes it once the worker started).
     pub(crate) fn share(&self) -> io::Result<OwnedFd> {
-        // dup(2) leaves close-on-exec off on the copy.
-        // SAFETY: dup of an open descriptor; the result is new and owned by nobody else.
-        let fd = check(unsafe { libc::dup(self.fd.as_raw_fd()) })?;
-        // SAFETY: as above.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        inheritable(&self.fd)
     }
 
     /// Empties slot `i` (its worker is gone, or is about to start there).
@@ -164,14 +112,6 @@ impl Mapped {
         slot.waiting.store(0, Ordering::Relaxed);
         slot.pid.store(std::process::id(), Ordering::Release);
         Some(Gate { board: self, me: i })
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `map`, no longer referenced (borrows
-        // of it end with `self`).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), SIZE) };
     }
 }
 

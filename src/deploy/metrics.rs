@@ -123,7 +123,7 @@ impl MasterMetrics {
     /// returned descriptor must stay open until the worker started, then be dropped.
     pub(crate) fn prepare(&self, cmd: &mut Command, id: u64) -> Option<OwnedFd> {
         let state = self.state.as_ref()?;
-        match Mapping::create() {
+        match Mapping::create_counters() {
             Ok((map, fd)) => {
                 cmd.env(ENV_METRICS, fd.as_raw_fd().to_string());
                 lock(state).live.insert(id, (map, Instant::now()));
@@ -291,7 +291,7 @@ impl WorkerMetrics {
         });
         // SAFETY: the master passed this descriptor for the metrics segment alone; nothing
         // else in this process owns it. A number that is not open fails in fstat.
-        let segment = fd.map(|fd| Mapping::open(unsafe { OwnedFd::from_raw_fd(fd) }));
+        let segment = fd.map(|fd| Mapping::open_counters(unsafe { OwnedFd::from_raw_fd(fd) }));
         let counters = match segment {
             Some(Ok(map)) => map.leak(),
             Some(Err(e)) => {
