@@ -11,7 +11,7 @@ import re
 import sys
 
 # Bottom to top; a module may use its own layer and those below.
-RANK = {"error": 0, "time": 0, "config": 1, "logging": 1, "metrics": 1, "green": 2, "net": 3,
+RANK = {"error": 0, "time": 0, "shm": 0, "config": 1, "logging": 1, "metrics": 1, "green": 2, "net": 3,
         "server": 4, "http": 5, "client": 6, "wsgi": 7, "middleware": 8, "testing": 8,
         "deploy": 9, "lib": 10, "fuzzing": 10}
 # Root re-exports, by the layer they come from.
