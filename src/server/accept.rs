@@ -14,7 +14,7 @@ use crate::net::{self, Addr, TlsConfig};
 
 /// Shares accepting among the processes that serve one listening socket (the workers of
 /// one master): each publishes how many connections it serves, and one that serves more
-/// than another waiting in `accept` steps back for a moment.
+/// than another that accepts too steps back for a moment.
 pub(crate) trait AcceptGate: Send + Sync {
     /// This process serves `n` connections now.
     fn publish(&self, n: usize);
@@ -213,23 +213,10 @@ impl Acceptor {
         let entry = Arc::new(ConnEntry::new(&stream, &peer));
         let id = self.registry.register(entry.clone());
         let guard = Active(self.registry.clone());
-        let (registry, handler, tls) = (
-            self.registry.clone(),
-            self.handler.clone(),
-            self.tls.clone(),
-        );
+        let (handler, tls) = (self.handler.clone(), self.tls.clone());
         let their_entry = entry.clone();
         let r = spawn_raw(None, move || {
-            serve(
-                stream,
-                peer,
-                their_entry,
-                registry,
-                id,
-                tls,
-                guard,
-                &*handler,
-            )
+            serve(stream, peer, their_entry, id, tls, guard, &*handler)
         });
         match r {
             Ok(h) => *entry.thread.lock().expect("entry lock") = Some(h),
@@ -268,12 +255,10 @@ fn backoff(e: &std::io::Error, out_of_fds: &mut bool) {
 
 /// The body of a connection's green thread: TLS wrapping, then the handler. A panic in the
 /// handler is logged and ends only this connection; a cancellation keeps unwinding.
-#[allow(clippy::too_many_arguments)]
 fn serve(
     stream: net::Stream,
     peer: Addr,
     entry: Arc<ConnEntry>,
-    registry: Arc<Registry>,
     id: u64,
     tls: Option<TlsConfig>,
     active: Active,
@@ -284,7 +269,7 @@ fn serve(
         Some(tls) => match tls.wrap(stream) {
             Ok(s) => s,
             Err(e) => {
-                registry.deregister(id);
+                active.0.deregister(id);
                 log::error!("cannot start TLS for {peer}: {e}");
                 return;
             }
@@ -292,7 +277,7 @@ fn serve(
         None => stream,
     };
     let me = entry.clone();
-    let conn = Conn::new(stream, entry, registry, id, active);
+    let conn = Conn::new(stream, entry, id, active);
     guarded(&me.peer, || handler(conn, peer));
 }
 

@@ -70,13 +70,12 @@ pub struct Conn {
     stream: Stream,
     local: Option<Addr>,
     entry: Arc<ConnEntry>,
-    registry: Arc<Registry>,
     id: u64,
     /// No exchange has begun yet: the first one dates from the accept.
     fresh: std::cell::Cell<bool>,
-    /// Counts the connection out when it closes, wherever that happens (on its green
-    /// thread, or in the idle watcher after a [`hibernate`]).
-    _active: Active,
+    /// The server's registry; counts the connection out when it closes, wherever that
+    /// happens (on its green thread, or in the idle watcher after a [`hibernate`]).
+    active: Active,
 }
 
 /// Counts the connection out (and gives back its permit) when dropped.
@@ -89,21 +88,14 @@ impl Drop for Active {
 }
 
 impl Conn {
-    pub(crate) fn new(
-        stream: Stream,
-        entry: Arc<ConnEntry>,
-        registry: Arc<Registry>,
-        id: u64,
-        active: Active,
-    ) -> Self {
+    pub(crate) fn new(stream: Stream, entry: Arc<ConnEntry>, id: u64, active: Active) -> Self {
         Conn {
             stream,
             local: None,
             entry,
-            registry,
             id,
             fresh: std::cell::Cell::new(true),
-            _active: active,
+            active,
         }
     }
 
@@ -127,7 +119,7 @@ impl Conn {
 
     /// Whether the server is stopping: finish the current exchange, then close.
     pub fn is_stopping(&self) -> bool {
-        self.registry.is_stopping()
+        self.active.0.is_stopping()
     }
 
     /// Marks the connection idle (waiting for the client's next request). A stopping server
@@ -265,7 +257,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // Deregister before the stream (and its descriptor) is closed, so the stop path never
         // shuts down a descriptor number that was already reused.
-        self.registry.deregister(self.id);
+        self.active.0.deregister(self.id);
     }
 }
 
