@@ -6,105 +6,17 @@
 mod common;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::http::{Client, Request};
+use common::load::{assert_answered, slow, Load, Tally, CLIENTS, SLOW};
 use common::{start, wait_until, Proc};
 
-/// Keep-alive clients looping during each case.
-const CLIENTS: usize = 4;
-/// Slow requests in flight when the signal arrives.
-const SLOW: usize = 4;
-/// How long each slow request sleeps in the handler.
-const SLOW_MS: u64 = 700;
 /// No client loop runs longer than this, whatever happens.
 const LOOP_LIMIT: Duration = Duration::from_secs(30);
-
-/// What the keep-alive clients saw.
-#[derive(Default)]
-struct Tally {
-    /// Requests written in full.
-    sent: AtomicUsize,
-    /// Requests answered 200.
-    ok: AtomicUsize,
-    /// Connections refused (the listeners are closed): not a loss.
-    refused: AtomicUsize,
-    /// Requests sent and not answered (or not answered 200), with why.
-    lost: Mutex<Vec<String>>,
-    /// When the signal was sent.
-    signalled: Mutex<Option<Instant>>,
-}
-
-impl Tally {
-    /// How long ago the signal was sent, for reports.
-    fn since_signal(&self) -> String {
-        match *self.signalled.lock().unwrap() {
-            Some(t) => format!("{} ms after the signal", t.elapsed().as_millis()),
-            None => "before the signal".to_owned(),
-        }
-    }
-}
-
-/// One client: `GET /?ms=2` in a loop on a keep-alive connection, a new connection when the
-/// server closes one (or refuses), until `stop` or [`LOOP_LIMIT`].
-fn client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let begun = Instant::now();
-        let mut conn: Option<Client<std::net::TcpStream>> = None;
-        // Requests answered on the connection in use: 0 on a new one.
-        let mut answered = 0usize;
-        let req = Request::get("/?ms=2").to_bytes();
-        while !stop.load(Ordering::SeqCst) && begun.elapsed() < LOOP_LIMIT {
-            let c = match conn.as_mut() {
-                Some(c) => c,
-                None => match Client::tcp(("127.0.0.1", port)) {
-                    Ok(c) => {
-                        answered = 0;
-                        conn.insert(c)
-                    }
-                    Err(_) => {
-                        tally.refused.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    }
-                },
-            };
-            // A request that could not be written was never sent: not a loss.
-            if c.write_all(&req).and_then(|()| c.flush()).is_err() {
-                conn = None;
-                continue;
-            }
-            tally.sent.fetch_add(1, Ordering::SeqCst);
-            match c.read_response() {
-                Ok(r) if r.status == 200 => {
-                    tally.ok.fetch_add(1, Ordering::SeqCst);
-                    answered += 1;
-                    if r.header("connection") == Some("close") {
-                        conn = None;
-                    }
-                }
-                Ok(r) => {
-                    tally
-                        .lost
-                        .lock()
-                        .unwrap()
-                        .push(format!("status {}", r.status));
-                    conn = None;
-                }
-                Err(e) => {
-                    let when = tally.since_signal();
-                    tally.lost.lock().unwrap().push(format!(
-                        "{e} after {answered} answers on the connection, {when}"
-                    ));
-                    conn = None;
-                }
-            }
-        }
-    })
-}
 
 /// One client that opens a new connection for every request (`Connection: close`), until
 /// `stop` or [`LOOP_LIMIT`]: a stop meets a flood of handshakes.
@@ -131,40 +43,9 @@ fn fresh_client(port: u16, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> JoinHand
                 Ok(r) if r.status == 200 => {
                     tally.ok.fetch_add(1, Ordering::SeqCst);
                 }
-                Ok(r) => tally
-                    .lost
-                    .lock()
-                    .unwrap()
-                    .push(format!("status {}", r.status)),
-                Err(e) => {
-                    let when = tally.since_signal();
-                    tally
-                        .lost
-                        .lock()
-                        .unwrap()
-                        .push(format!("{e} on a new connection, {when}"));
-                }
+                Ok(r) => tally.lose(format!("status {}", r.status)),
+                Err(e) => tally.lose(format!("{e} on a new connection, {}", tally.since_signal())),
             }
-        }
-    })
-}
-
-/// Sends a slow request on a new connection and waits until a worker has accepted it;
-/// the thread returns whether it was answered in full.
-fn slow(port: u16) -> JoinHandle<Result<(), String>> {
-    let mut c = Client::tcp(("127.0.0.1", port)).expect("connect for a slow request");
-    let me = c.get_ref().local_addr().unwrap().port();
-    c.send(&Request::get(&format!("/?ms={SLOW_MS}")).close().to_bytes());
-    assert!(
-        wait_until(10, || common::accepted(port, me)),
-        "no worker accepted a slow request"
-    );
-    std::thread::spawn(move || {
-        let r = c.read_response().map_err(|e| e.to_string())?;
-        let want = format!("slept {SLOW_MS} ms\n");
-        match (r.status, r.text()) {
-            (200, body) if body == want => Ok(()),
-            (status, body) => Err(format!("{status} {body:?}")),
         }
     })
 }
@@ -199,16 +80,10 @@ fn under_load(workers: usize, sig: &str) {
     let master = p.child.id().to_string();
     assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), master);
 
-    let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Tally::default()));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| client(port, stop.clone(), tally.clone()))
-        .collect();
-    assert!(
-        wait_until(20, || tally.ok.load(Ordering::SeqCst) >= 50),
-        "requests flow before the signal"
-    );
+    let load = Load::start(move || Client::tcp(("127.0.0.1", port)), "/?ms=2");
+    let tally = load.tally.clone();
     let slow: Vec<_> = (0..SLOW).map(|_| slow(port)).collect();
-    *tally.signalled.lock().unwrap() = Some(Instant::now());
+    tally.mark_signal();
     p.signal(sig);
 
     if sig == "HUP" {
@@ -229,31 +104,18 @@ fn under_load(workers: usize, sig: &str) {
             }
         }
         assert!(new.iter().all(|n| !old.contains(n)), "{new:?} vs {old:?}");
-        let after = tally.ok.load(Ordering::SeqCst);
-        assert!(
-            wait_until(20, || tally.ok.load(Ordering::SeqCst) >= after + 50),
-            "the new workers serve"
-        );
+        tally.wait_more(50, "the new workers serve");
         assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), master);
     } else {
         let status = p.wait_exit(20);
         assert!(status.success(), "exit status {status:?}");
         assert!(!pidfile.exists(), "the pid file is removed on exit");
     }
-    stop.store(true, Ordering::SeqCst);
-    for c in clients {
-        c.join().unwrap();
-    }
-    for (i, s) in slow.into_iter().enumerate() {
-        if let Err(e) = s.join().unwrap() {
-            panic!("slow request {i} of {SLOW} not answered: {e}");
-        }
-    }
-    let lost = tally.lost.lock().unwrap();
-    let sent = tally.sent.load(Ordering::SeqCst);
-    assert!(lost.is_empty(), "lost {} of {sent}: {lost:?}", lost.len());
+    let tally = load.finish();
+    assert_answered(slow);
+    tally.assert_none_lost();
     if sig == "HUP" {
-        let refused = tally.refused.load(Ordering::SeqCst);
+        let refused = tally.refused();
         assert_eq!(refused, 0, "a reload refused {refused} connections");
         p.signal("TERM");
         assert!(p.wait_exit(20).success());
@@ -304,16 +166,14 @@ fn stop_under_a_flood_of_new_connections(workers: usize) {
         wait_until(20, || tally.ok.load(Ordering::SeqCst) >= 200),
         "requests flow before the signal"
     );
-    *tally.signalled.lock().unwrap() = Some(Instant::now());
+    tally.mark_signal();
     p.signal("TERM");
     assert!(p.wait_exit(20).success());
     stop.store(true, Ordering::SeqCst);
     for c in clients {
         c.join().unwrap();
     }
-    let lost = tally.lost.lock().unwrap();
-    let sent = tally.sent.load(Ordering::SeqCst);
-    assert!(lost.is_empty(), "lost {} of {sent}: {lost:?}", lost.len());
+    tally.assert_none_lost();
 }
 
 #[test]

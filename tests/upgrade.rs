@@ -12,193 +12,20 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::http::{Client, Request};
+use common::load::{assert_answered, slow, Load, SLOW};
 use common::{pid_in, wait_until, Proc};
 
-/// Keep-alive clients looping during each case.
-const CLIENTS: usize = 4;
-/// Slow requests in flight when the signal arrives.
-const SLOW: usize = 4;
-/// How long each slow request sleeps in the handler.
-const SLOW_MS: u64 = 700;
-/// No client loop runs longer than this, whatever happens.
+/// No probe loop runs longer than this, whatever happens.
 const LOOP_LIMIT: Duration = Duration::from_secs(60);
-
-/// What the keep-alive clients saw.
-#[derive(Default)]
-struct Tally {
-    /// Requests written in full.
-    sent: AtomicUsize,
-    /// Requests answered 200.
-    ok: AtomicUsize,
-    /// Connections refused: none may be, the listeners stay open throughout.
-    refused: AtomicUsize,
-    /// Requests sent and not answered (or not answered 200), with why.
-    lost: Mutex<Vec<String>>,
-}
-
-impl Tally {
-    fn ok(&self) -> usize {
-        self.ok.load(Ordering::SeqCst)
-    }
-
-    /// Waits until `n` more requests than now have been answered.
-    fn wait_more(&self, n: usize, what: &str) {
-        let from = self.ok();
-        assert!(
-            wait_until(30, || self.ok() >= from + n),
-            "{what}: {} answered",
-            self.ok() - from
-        );
-    }
-
-    /// Asserts that nothing was lost or refused.
-    fn assert_nothing_lost(&self) {
-        let lost = self.lost.lock().unwrap();
-        let sent = self.sent.load(Ordering::SeqCst);
-        assert!(lost.is_empty(), "lost {} of {sent}: {lost:?}", lost.len());
-        let refused = self.refused.load(Ordering::SeqCst);
-        assert_eq!(refused, 0, "{refused} connections refused");
-        assert!(self.ok() > 100, "only {} requests answered", self.ok());
-    }
-}
-
-/// Client threads looping keep-alive requests until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    tally: Arc<Tally>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Load {
-    /// `CLIENTS` threads sending `target` on connections from `connect`; returns once 50
-    /// requests were answered.
-    fn start<S, C>(connect: C, target: &str) -> Load
-    where
-        S: Read + Write,
-        C: Fn() -> io::Result<Client<S>> + Clone + Send + 'static,
-    {
-        let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Tally::default()));
-        let threads = (0..CLIENTS)
-            .map(|_| {
-                let (connect, stop, tally) = (connect.clone(), stop.clone(), tally.clone());
-                let req = Request::get(target).to_bytes();
-                std::thread::spawn(move || client_loop(connect, &req, &stop, &tally))
-            })
-            .collect();
-        let load = Load {
-            stop,
-            tally,
-            threads,
-        };
-        load.tally.wait_more(50, "requests flow before the signal");
-        load
-    }
-
-    /// Stops the clients; what they saw.
-    fn finish(self) -> Arc<Tally> {
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads {
-            t.join().unwrap();
-        }
-        self.tally
-    }
-}
-
-/// One client: the request in a loop on a keep-alive connection, a new connection when the
-/// server closes one, until `stop` or [`LOOP_LIMIT`].
-fn client_loop<S: Read + Write>(
-    connect: impl Fn() -> io::Result<Client<S>>,
-    req: &[u8],
-    stop: &AtomicBool,
-    tally: &Tally,
-) {
-    let begun = Instant::now();
-    let mut conn: Option<Client<S>> = None;
-    let (mut n, mut last) = (0usize, Instant::now());
-    while !stop.load(Ordering::SeqCst) && begun.elapsed() < LOOP_LIMIT {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match connect() {
-                Ok(c) => {
-                    n = 0;
-                    conn.insert(c)
-                }
-                Err(_) => {
-                    tally.refused.fetch_add(1, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
-        };
-        // A request that could not be written was never sent: not a loss.
-        if c.write_all(req).and_then(|()| c.flush()).is_err() {
-            conn = None;
-            continue;
-        }
-        tally.sent.fetch_add(1, Ordering::SeqCst);
-        match c.read_response() {
-            Ok(r) if r.status == 200 => {
-                tally.ok.fetch_add(1, Ordering::SeqCst);
-                if r.header("connection") == Some("close") {
-                    conn = None;
-                }
-            }
-            Ok(r) => {
-                let why = format!("status {} {:?}", r.status, r.text());
-                tally.lost.lock().unwrap().push(why);
-                conn = None;
-            }
-            Err(e) => {
-                let why = format!(
-                    "{e} (request {n} on its connection, {:?} after the last)",
-                    last.elapsed()
-                );
-                tally.lost.lock().unwrap().push(why);
-                conn = None;
-            }
-        }
-        n += 1;
-        last = Instant::now();
-    }
-}
-
-/// Sends a slow request on a new connection and waits until a worker has accepted it;
-/// the thread returns whether it was answered in full.
-fn slow(port: u16) -> JoinHandle<Result<(), String>> {
-    let mut c = Client::tcp(("127.0.0.1", port)).expect("connect for a slow request");
-    let me = c.get_ref().local_addr().unwrap().port();
-    c.send(&Request::get(&format!("/?ms={SLOW_MS}")).close().to_bytes());
-    assert!(
-        wait_until(10, || common::accepted(port, me)),
-        "no worker accepted a slow request"
-    );
-    std::thread::spawn(move || {
-        let r = c.read_response().map_err(|e| e.to_string())?;
-        let want = format!("slept {SLOW_MS} ms\n");
-        match (r.status, r.text()) {
-            (200, body) if body == want => Ok(()),
-            (status, body) => Err(format!("{status} {body:?}")),
-        }
-    })
-}
-
-fn assert_answered(slow: Vec<JoinHandle<Result<(), String>>>) {
-    for (i, s) in slow.into_iter().enumerate() {
-        if let Err(e) = s.join().unwrap() {
-            panic!("slow request {i} of {SLOW} not answered: {e}");
-        }
-    }
-}
 
 /// Waits for `n` workers to boot; their pids.
 fn boot(p: &Proc, n: usize) -> Vec<u32> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod load;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
