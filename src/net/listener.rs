@@ -323,11 +323,9 @@ impl Acceptor {
         }
     }
 
-    /// As [`Listener::refuse_handshakes`].
-    pub(crate) fn refuse_handshakes(&self) {
-        if self.sole {
-            refuse_handshakes(self.as_raw_fd());
-        }
+    /// As [`Listener::refuse_handshakes`]; whether the filter is on.
+    pub(crate) fn refuse_handshakes(&self) -> bool {
+        self.sole && refuse_handshakes(self.as_raw_fd())
     }
 
     fn as_raw_fd(&self) -> RawFd {
@@ -384,35 +382,45 @@ impl Acceptor {
     }
 }
 
-/// Makes the kernel drop every packet that reaches listening TCP socket `fd` from now on:
-/// new clients' handshakes never complete (their SYN goes unanswered, so they retry and,
-/// once the socket is closed, are refused), while connections already in the accept queue
-/// stay there to be accepted.
+/// Makes the kernel drop every new client's SYN on listening TCP socket `fd` from now on
+/// (a classic BPF socket filter): no new handshake starts (the client retries after a
+/// second and, once the socket is closed, is refused), while handshakes already under way
+/// complete (their ACKs pass) and connections in the accept queue stay there to be
+/// accepted. Returns whether the filter is on.
 ///
 /// Closing the last descriptor of a listening socket resets every connection still queued
 /// on it, and a client whose handshake completed a moment before the close has sent its
 /// request by then: it sees a reset instead of an answer or a refusal. A stop that refuses
-/// handshakes first, then takes what is queued, then closes, loses none.
+/// handshakes first, lets those under way finish, takes what is queued, then closes, loses
+/// none. Connections accepted from now on inherit the filter, which drops nothing they
+/// receive (a bare SYN has no place on an open connection).
 ///
 /// Only for TCP: a unix socket's `connect` passes no packet filter (there a stop keeps a
 /// window of microseconds between its last accept and its close). A failure is logged and
 /// changes nothing else.
-fn refuse_handshakes(fd: RawFd) {
+fn refuse_handshakes(fd: RawFd) -> bool {
     // SAFETY: callers pass the descriptor of a listener they hold for this whole call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let sock = socket2::SockRef::from(&fd);
     if !matches!(sock.domain(), Ok(d) if d == Domain::IPV4 || d == Domain::IPV6) {
-        return;
+        return false;
     }
-    // One classic BPF instruction: `ret #0`, keep no byte of the packet (drop it).
-    let drop_all = [socket2::SockFilter::new(
-        (libc::BPF_RET | libc::BPF_K) as u16,
-        0,
-        0,
-        0,
-    )];
-    if let Err(e) = sock.attach_filter(&drop_all) {
-        log::warn!("cannot stop new handshakes before closing a listener: {e}");
+    let op = |code: u32| code as u16;
+    // A TCP socket's filter sees the packet from its TCP header: byte 13 holds the flags.
+    // SYN without ACK (a new client's first packet): drop; anything else: keep it whole.
+    let refuse_syn = [
+        socket2::SockFilter::new(op(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS), 0, 0, 13),
+        socket2::SockFilter::new(op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K), 0, 0, 0x12),
+        socket2::SockFilter::new(op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K), 0, 1, 0x02),
+        socket2::SockFilter::new(op(libc::BPF_RET | libc::BPF_K), 0, 0, 0),
+        socket2::SockFilter::new(op(libc::BPF_RET | libc::BPF_K), 0, 0, u32::MAX),
+    ];
+    match sock.attach_filter(&refuse_syn) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("cannot stop new handshakes before closing a listener: {e}");
+            false
+        }
     }
 }
 

@@ -36,6 +36,8 @@ const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 const FULL_POLL: Duration = Duration::from_millis(20);
 /// How long the connection shed to make room gets to end before another is shed.
 const SHED_WAIT: Duration = Duration::from_secs(1);
+/// How long a stopping listener that refuses new handshakes waits for those under way.
+const HANDSHAKES_SETTLE: Duration = Duration::from_millis(5);
 /// How long the accept loop waits after an unexpected accept error.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -66,9 +68,14 @@ impl Acceptor {
                 resume_unwind(p);
             }
         }
-        // A socket this process alone holds ends here: no new handshake completes from
-        // now on, so the backlog taken next is all there is, and the close resets nothing.
-        self.listener.refuse_handshakes();
+        // A socket this process alone holds ends here: no new handshake starts from now
+        // on; those under way complete within a round trip (a short wait, blocking this
+        // worker thread once per stop: this cancelled green thread may not park), and the
+        // backlog taken then is all there is, so the close resets nothing.
+        if self.listener.refuse_handshakes() {
+            self.drain_backlog();
+            std::thread::sleep(HANDSHAKES_SETTLE);
+        }
         self.drain_backlog();
     }
 
