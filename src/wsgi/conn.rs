@@ -479,7 +479,7 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// Gives back what an idle connection does not need while it hibernates: its buffers
     /// and the last request's state. Each is made again for the next request.
     fn release_idle(&mut self) {
-        self.io.release_idle();
+        self.io.release_buffers();
         self.head_buf = Vec::new();
         self.head = RequestHead::new();
         self.req.env_values = Vec::new();

@@ -372,7 +372,7 @@ impl<T: Transport> BodySource for BodyIo<'_, T> {
         self.reader.upgraded = true;
         // From here on reads and writes go to the stream: an idle WebSocket keeps no
         // HTTP buffers.
-        self.io.release_for_upgrade();
+        self.io.release_buffers();
         // The request's deadlines are over; the new protocol sets its own.
         self.io.transport_mut().set_read_timeout(None)
     }
@@ -396,7 +396,7 @@ impl<T: Transport> BodyIo<'_, T> {
         let n = held.len().min(buf.len());
         buf[..n].copy_from_slice(&held[..n]);
         self.io.consume(n);
-        self.io.release_for_upgrade();
+        self.io.release_buffers();
         Some(n)
     }
 }

@@ -476,22 +476,12 @@ impl<T: Transport> ConnIo<T> {
         }
     }
 
-    /// Frees both buffers of an idle connection (nothing is buffered either way): the read
-    /// buffer is made again, [`READ_BUF`](super::conn::READ_BUF) bytes, by the next read.
-    pub(crate) fn release_idle(&mut self) {
-        if self.start == self.end && self.held.is_empty() {
-            self.buf = Vec::new();
-            (self.start, self.end) = (0, 0);
-        }
-        if self.out.is_empty() {
-            self.out = Vec::new();
-        }
-    }
-
-    /// Frees the buffers of a connection handed over to another protocol (which reads and
-    /// writes the stream itself): the write buffer at once, the read buffer once what it
-    /// holds has been read. The connection reads no more HTTP afterwards.
-    pub(crate) fn release_for_upgrade(&mut self) {
+    /// Frees whichever buffer holds nothing: the write buffer once flushed, the read
+    /// buffer once what it holds has been read. For a connection handed over to another
+    /// protocol (which reads and writes the stream itself), and for an idle one that
+    /// hibernates; the next read makes the read buffer again
+    /// ([`READ_BUF`](super::conn::READ_BUF) bytes).
+    pub(crate) fn release_buffers(&mut self) {
         if self.out.is_empty() {
             self.out = Vec::new();
         }
