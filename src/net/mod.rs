@@ -34,6 +34,8 @@ pub use connect::{lookup_host, lookup_host_timeout, TcpStream, ToAddrs, UnixStre
 pub use limits::{connection_capacity, raise_open_files_limit};
 pub(crate) use listener::Acceptor;
 pub use listener::{bind, bind_all, BindOptions, BindSpec, Listener};
+#[cfg(test)]
+pub(crate) use sendfile::temp_file;
 pub(crate) use stream::IoWaker;
 pub(crate) use stream::SocketRef;
 pub use stream::{Addr, Stream};

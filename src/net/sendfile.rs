@@ -134,23 +134,26 @@ impl Drop for Timer {
     }
 }
 
+/// A file holding `bytes`, already unlinked (for tests of file bodies).
+#[cfg(test)]
+pub(crate) fn temp_file(bytes: &[u8]) -> File {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!(
+        "greenlight-file-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut f = File::create(&path).unwrap();
+    f.write_all(bytes).unwrap();
+    let f = File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
-
-    fn temp_file(bytes: &[u8]) -> File {
-        let path = std::env::temp_dir().join(format!(
-            "greenlight-sendfile-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let mut f = File::create(&path).unwrap();
-        f.write_all(bytes).unwrap();
-        let f = File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        f
-    }
+    use std::io::Read;
 
     #[test]
     fn sends_a_slice_of_a_file_through_a_full_socket() {

@@ -125,21 +125,8 @@ impl Iterator for FilePieces {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::temp_file;
     use crate::wsgi::io::MemStream;
-    use std::io::Write;
-
-    fn temp_file(bytes: &[u8]) -> File {
-        let path = std::env::temp_dir().join(format!(
-            "greenlight-file-body-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let mut f = File::create(&path).unwrap();
-        f.write_all(bytes).unwrap();
-        let f = File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        f
-    }
 
     #[test]
     fn a_memory_stream_falls_back_to_pieces_of_the_range() {
