@@ -269,6 +269,7 @@ pub fn is_valid_header_value(value: &str) -> bool {
 ///
 /// The code must be 100..=999 (RFC 9110 §15: `status-code = 3DIGIT`, and the first digit
 /// names the class); the reason may be empty or missing, and must be a valid field value.
+#[inline]
 pub fn parse_status(status: &str) -> Option<u16> {
     let b = status.as_bytes();
     let code = b.get(..3)?;

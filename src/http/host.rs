@@ -77,21 +77,31 @@ pub(crate) fn is_host(host: &[u8], check: HostCheck) -> bool {
                 && (check == HostCheck::Grammar
                     || std::str::from_utf8(inner).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok()))
         }
-        _ => {
-            host.iter()
-                .all(|&b| is_host_byte(b) && (check == HostCheck::Grammar || b != b','))
-                && is_pct_encoded(host)
-        }
+        _ => is_reg_name(host, check == HostCheck::Value),
     }
 }
 
-/// Whether every `%` in `s` starts a `pct-encoded` (RFC 3986 §2.1: `"%" HEXDIG HEXDIG`).
-fn is_pct_encoded(s: &[u8]) -> bool {
-    s.iter().enumerate().all(|(i, &b)| {
-        b != b'%'
-            || s.get(i + 1..i + 3)
+/// Whether `s` is a reg-name or IPv4 address: host bytes only (no comma if `no_comma`),
+/// and every `%` starts a `pct-encoded` (RFC 3986 §2.1: `"%" HEXDIG HEXDIG`). One pass:
+/// the Host of every request is checked here.
+#[inline]
+fn is_reg_name(s: &[u8], no_comma: bool) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if !is_host_byte(b) || (no_comma && b == b',') {
+            return false;
+        }
+        if b == b'%'
+            && !s
+                .get(i + 1..i + 3)
                 .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    })
+        {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether `value` is a valid Host field value, RFC 9110 §7.2 `Host = uri-host [ ":" port

@@ -30,7 +30,7 @@ use super::pace::Pace;
 use super::preface::{read_proxy_header, PrefaceError, PLAINTEXT_ANSWER};
 use super::response::ResponseHead;
 use super::trust::{forwarded_scheme, is_trusted};
-use super::write::{self, Outcome};
+use super::write;
 use super::{App, Body, Environ, Input, StartResponse};
 use crate::green::{is_cancel, panic_message, run_until, watchdog, Deadline, Ran};
 use crate::http::encode::reason_phrase;
@@ -166,18 +166,19 @@ pub(crate) enum Phase {
     Head,
     /// Calling the app.
     Dispatch,
-    /// Sending the answer to the request.
-    Write(Outcome),
+    /// Sending the answer to the request (the app's outcome waits in the connection).
+    Write,
     /// Reading what the app left of the request body, to serve the next request.
     Drain,
-    /// Answering a request the server refuses, then closing.
-    Refuse(Refusal, Version),
+    /// Answering a request the server refuses, then closing (the refusal waits in the
+    /// connection).
+    Refuse,
     /// Closing without destroying the answer just sent (`true`: the client may still be
     /// sending, so read and discard for a while).
     Linger(bool),
     /// Idle for [`HIBERNATE_AFTER`] between requests: wait without a green thread, until
-    /// the deadline (the rest of the keep-alive timeout).
-    Hibernate(Option<Instant>),
+    /// the connection's deadline (the rest of the keep-alive timeout).
+    Hibernate,
     /// Done.
     Closed,
 }
@@ -230,6 +231,15 @@ pub(crate) struct Connection<A, T> {
     requests: u64,
     /// The current request's deadline, with `--request-timeout`.
     deadline: Option<Deadline>,
+    /// The app's body, for [`Phase::Write`] (`None`: the answer is a 500). The phases
+    /// carry no data, so that they pass between the phase functions in a register.
+    reply: Option<Body>,
+    /// Why the answer is a 500 (empty when already logged).
+    fault: Option<String>,
+    /// The request being refused, for [`Phase::Refuse`].
+    refusal: Option<(Refusal, Version)>,
+    /// When a connection in [`Phase::Hibernate`] closes unless its client sends.
+    idle_until: Option<Instant>,
 }
 
 impl<A: App, T: Transport> Connection<A, T> {
@@ -263,6 +273,10 @@ impl<A: App, T: Transport> Connection<A, T> {
             },
             requests: 0,
             deadline,
+            reply: None,
+            fault: None,
+            refusal: None,
+            idle_until: None,
         }
     }
 
@@ -315,13 +329,13 @@ impl<A: App, T: Transport> Connection<A, T> {
                 Phase::Preface => self.preface(),
                 Phase::Head => self.read_head(),
                 Phase::Dispatch => self.dispatch(),
-                Phase::Write(outcome) => self.write(outcome),
+                Phase::Write => self.write(),
                 Phase::Drain => self.drain(),
-                Phase::Refuse(r, version) => self.refuse(&r, version),
+                Phase::Refuse => self.refuse(),
                 Phase::Linger(client_may_send) => self.linger(client_may_send, false),
-                Phase::Hibernate(deadline) => {
+                Phase::Hibernate => {
                     self.release_idle();
-                    return Ended::Hibernate(deadline);
+                    return Ended::Hibernate(self.idle_until);
                 }
                 Phase::Closed => {
                     self.count_bytes();
@@ -329,6 +343,13 @@ impl<A: App, T: Transport> Connection<A, T> {
                 }
             };
         }
+    }
+
+    /// Refuses the request with `r` (answered in the `version` the request used).
+    #[cold]
+    fn refusing(&mut self, r: Refusal, version: Version) -> Phase {
+        self.refusal = Some((r, version));
+        Phase::Refuse
     }
 
     /// Reads the PROXY header (when expected), then runs the TLS handshake (on TLS).
@@ -355,7 +376,7 @@ impl<A: App, T: Transport> Connection<A, T> {
                     self.log_refusal(&r);
                     return Phase::Closed;
                 }
-                Err(PrefaceError::Refused(r)) => return Phase::Refuse(r, Version::Http11),
+                Err(PrefaceError::Refused(r)) => return self.refusing(r, Version::Http11),
                 Err(PrefaceError::Gone) => return Phase::Closed,
             }
         }
@@ -411,7 +432,7 @@ impl<A: App, T: Transport> Connection<A, T> {
                         return phase;
                     }
                 }
-                Err(e) => return Phase::Refuse(e.into(), Version::Http11),
+                Err(e) => return self.refusing(e.into(), Version::Http11),
             }
         };
         self.io.take_head(n, &mut self.head_buf);
@@ -421,9 +442,9 @@ impl<A: App, T: Transport> Connection<A, T> {
         }
         self.req.scheme = None;
         if self.trust_scheme {
-            match forwarded_scheme(&self.head, &self.head_buf) {
+            match forwarded_scheme(&self.head, &self.head_buf).scheme() {
                 Ok(s) => self.req.scheme = s,
-                Err(r) => return Phase::Refuse(r, self.head.version),
+                Err(r) => return self.refusing(r, self.head.version),
             }
         }
         Phase::Dispatch
@@ -463,8 +484,8 @@ impl<A: App, T: Transport> Connection<A, T> {
         match self.io.fill(svc.max_head, first_wait) {
             Ok(1..) => {}
             Err(e) if hibernate && is_timeout(&e) => {
-                let rest = wait.map(|w| Instant::now() + (w - HIBERNATE_AFTER));
-                return Err(Phase::Hibernate(rest));
+                self.idle_until = wait.map(|w| Instant::now() + (w - HIBERNATE_AFTER));
+                return Err(Phase::Hibernate);
             }
             _ => return Err(Phase::Closed),
         }
@@ -497,12 +518,11 @@ impl<A: App, T: Transport> Connection<A, T> {
             .header_timeout
             .map(|d| (t0 + d).saturating_duration_since(Instant::now()));
         let rate = self.svc.min_rate;
-        let refuse = |r: Refusal| Err(Phase::Refuse(r, Version::Http11));
         if left.is_some_and(|l| l.is_zero()) {
-            return refuse(Refusal::timeout());
+            return Err(self.refusing(Refusal::timeout(), Version::Http11));
         }
         if self.req.pace.is_too_slow(rate) {
-            return refuse(Refusal::too_slow());
+            return Err(self.refusing(Refusal::too_slow(), Version::Http11));
         }
         let began = Instant::now();
         match self
@@ -516,13 +536,15 @@ impl<A: App, T: Transport> Connection<A, T> {
             }
             Err(e) if is_timeout(&e) => {
                 self.req.pace.record(began, 0);
-                match self.req.pace.is_too_slow(rate) {
-                    true => refuse(Refusal::too_slow()),
-                    false => refuse(Refusal::timeout()),
-                }
+                let r = match self.req.pace.is_too_slow(rate) {
+                    true => Refusal::too_slow(),
+                    false => Refusal::timeout(),
+                };
+                Err(self.refusing(r, Version::Http11))
             }
             Err(e) if is_full(&e) => {
-                refuse(HttpError::new(ErrorKind::HeaderTooLarge, "request head too large").into())
+                let e = HttpError::new(ErrorKind::HeaderTooLarge, "request head too large");
+                Err(self.refusing(e.into(), Version::Http11))
             }
             Err(_) => Err(Phase::Closed),
         }
@@ -534,24 +556,24 @@ impl<A: App, T: Transport> Connection<A, T> {
     fn dispatch(&mut self) -> Phase {
         let version = self.head.version;
         if let Err(e) = self.body.start(&self.head) {
-            return Phase::Refuse(e.into(), version);
+            return self.refusing(e.into(), version);
         }
         self.resp.get_mut().clear();
         self.req.wall = self.svc.access.as_ref().map(|_| SystemTime::now());
         let running = self.svc.metrics.as_ref().map(Recorder::enter);
-        let out = self.call_app();
+        self.call_app();
         drop(running);
         if self.body.is_upgraded() {
-            drop(out);
+            self.reply = None;
             return self.upgraded();
         }
         if let Some(e) = self.body.failed() {
             let e = e.clone();
-            drop(out);
+            self.reply = None;
             if self.body.is_peer_gone() {
                 return Phase::Closed;
             }
-            return Phase::Refuse(e.into(), version);
+            return self.refusing(e.into(), version);
         }
         // A body the client holds back (Expect: 100-continue, never asked for) or a large
         // unread one: close instead of reading it.
@@ -559,11 +581,13 @@ impl<A: App, T: Transport> Connection<A, T> {
             && self.svc.keep_alive.is_some()
             && !self.io.transport().is_stopping()
             && !self.body.is_costly(DRAIN_MAX);
-        Phase::Write(write::outcome(out, self.resp.get_mut()))
+        self.fault = write::judge(&mut self.reply, self.resp.get_mut());
+        Phase::Write
     }
 
-    /// Runs the app over an environ of the request; `None` if it panicked (logged).
-    fn call_app(&mut self) -> Option<Body> {
+    /// Runs the app over an environ of the request, its body left in `self.reply` (`None`
+    /// if it panicked: logged).
+    fn call_app(&mut self) {
         let mut source = BodyIo {
             reader: &mut self.body,
             io: &mut self.io,
@@ -577,38 +601,40 @@ impl<A: App, T: Transport> Connection<A, T> {
         if let Some(s) = self.req.scheme.filter(|s| *s != self.info.scheme) {
             env.set("wsgi.url_scheme", s);
         }
-        let out = match (&self.deadline, self.svc.request_timeout) {
+        let reply = &mut self.reply;
+        match (&self.deadline, self.svc.request_timeout) {
             (Some(d), Some(t)) => {
                 d.set(Some(Instant::now() + t));
                 env.set_deadline(d);
-                call_app_until(&self.svc.app, &mut env, &self.resp, d, t)
+                *reply = call_app_until(&self.svc.app, &mut env, &self.resp, d, t);
             }
             _ => call_app(
                 &self.svc.app,
                 &mut env,
                 &self.resp,
-                &self.head,
-                &self.head_buf,
+                (&self.head, &self.head_buf),
+                reply,
             ),
-        };
+        }
         if let Some(a) = &self.svc.access {
             self.req.env_values.clear();
             let values = a.env_keys.iter().map(|k| env.get(k).map(str::to_owned));
             self.req.env_values.extend(values);
         }
-        out
     }
 
     /// Sends the answer, counts and logs it.
     #[inline(never)]
-    fn write(&mut self, outcome: Outcome) -> Phase {
+    fn write(&mut self) -> Phase {
+        let (reply, fault) = (self.reply.take(), self.fault.take());
         let resp = self.resp.get_mut();
         let sent = match write::answer(
             &mut self.io,
             &self.head,
             &self.head_buf,
             resp,
-            outcome,
+            reply,
+            fault,
             self.req.keep_alive,
             self.deadline.as_ref(),
         ) {
@@ -703,7 +729,11 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// Answers a request the server refuses (malformed, too large, too slow), then closes.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, r: &Refusal, version: Version) -> Phase {
+    fn refuse(&mut self) -> Phase {
+        let Some((r, version)) = self.refusal.take() else {
+            return Phase::Closed;
+        };
+        let r = &r;
         self.log_refusal(r);
         if let Some(m) = &self.svc.metrics {
             // Its method may be unknown (the head did not parse): counted as `other`.
@@ -820,31 +850,31 @@ pub(crate) fn with_environ<R>(
 }
 
 /// Calls the app with `env`, turning a panic into `None` (logged; a cancellation unwinds on).
+/// Calls the app, its body written to `reply`, where it stays (`None` if the app
+/// panicked: logged with the request's `head`).
 fn call_app<A: App>(
     app: &A,
     env: &mut Environ<'_>,
     resp: &RefCell<ResponseHead>,
-    head: &RequestHead,
-    head_buf: &[u8],
-) -> Option<Body> {
-    match catch_unwind(AssertUnwindSafe(|| call_marked(app, env, resp))) {
-        Ok(b) => Some(b),
-        Err(p) => {
-            if is_cancel(&*p) {
-                resume_unwind(p);
-            }
-            log::error!(
-                "Error handling request {} {}: app panicked: {}",
-                latin1(head.method.get(head_buf)),
-                latin1(head.target.get(head_buf)),
-                panic_message(&*p)
-            );
-            None
+    (head, head_buf): (&RequestHead, &[u8]),
+    reply: &mut Option<Body>,
+) {
+    let called = catch_unwind(AssertUnwindSafe(|| {
+        *reply = Some(call_marked(app, env, resp));
+    }));
+    if let Err(p) = called {
+        if is_cancel(&*p) {
+            resume_unwind(p);
         }
+        log::error!(
+            "Error handling request {} {}: app panicked: {}",
+            latin1(head.method.get(head_buf)),
+            latin1(head.target.get(head_buf)),
+            panic_message(&*p)
+        );
     }
 }
 
-/// Calls the app, marked for the blocking watchdog (when it runs) with the request.
 #[inline]
 fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHead>) -> Body {
     let _mark = watchdog::enter(|| {

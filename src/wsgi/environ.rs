@@ -167,17 +167,19 @@ impl<'a> Environ<'a> {
                 + name.first().map_or(0, |c| c.to_ascii_lowercase()) as usize)
                 % 64
         };
-        let mut counts = [0u8; 64];
+        // One bit per bucket, in registers: `shared` marks the buckets seen twice.
+        let (mut seen, mut shared) = (0u64, 0u64);
         for h in hs {
-            let b = bucket(h.name.get(self.buf));
-            counts[b] = counts[b].saturating_add(1);
+            let bit = 1u64 << bucket(h.name.get(self.buf));
+            shared |= seen & bit;
+            seen |= bit;
         }
         for (i, h) in hs.iter().enumerate() {
             let name = h.name.get(self.buf);
             if is_dropped(name) {
                 continue;
             }
-            let maybe_repeated = counts[bucket(name)] > 1;
+            let maybe_repeated = shared & (1u64 << bucket(name)) != 0;
             let repeated = maybe_repeated
                 && hs[..i]
                     .iter()

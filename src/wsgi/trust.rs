@@ -20,17 +20,47 @@ const SECURE_SCHEME_HEADERS: [(&str, &str); 3] = [
     ("x-forwarded-protocol", "ssl"),
 ];
 
-/// The scheme the secure-scheme headers of a trusted peer set, if any. Any other value
-/// than the secure one means `http`, and headers that disagree are refused (gunicorn's
-/// `InvalidSchemeHeaders`): a request cannot be both.
-pub(crate) fn forwarded_scheme(
-    head: &RequestHead,
-    buf: &[u8],
-) -> Result<Option<&'static str>, Refusal> {
-    let mut scheme = None;
+/// What the secure-scheme headers of a trusted peer said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardedScheme {
+    /// None of them was sent.
+    Unset,
+    /// They say `http` (any other value than the secure one).
+    Http,
+    /// They say `https`.
+    Https,
+    /// They disagree (gunicorn's `InvalidSchemeHeaders`): a request cannot be both.
+    Conflict,
+}
+
+impl ForwardedScheme {
+    /// The scheme to set, if any; a conflict is refused.
+    pub(crate) fn scheme(self) -> Result<Option<&'static str>, Refusal> {
+        match self {
+            ForwardedScheme::Unset => Ok(None),
+            ForwardedScheme::Http => Ok(Some("http")),
+            ForwardedScheme::Https => Ok(Some("https")),
+            ForwardedScheme::Conflict => Err(Refusal::new(
+                400,
+                "X-Forwarded-Proto, X-Forwarded-Ssl and X-Forwarded-Protocol disagree",
+            )),
+        }
+    }
+}
+
+/// What the secure-scheme headers of a trusted peer say. Any other value than the secure
+/// one means `http`, and headers that disagree are a [`ForwardedScheme::Conflict`].
+///
+/// Runs on every request from a trusted peer: it returns a byte (no `Result` to move
+/// through memory) and looks at a header's bytes only when its length matches.
+pub(crate) fn forwarded_scheme(head: &RequestHead, buf: &[u8]) -> ForwardedScheme {
+    let mut scheme = ForwardedScheme::Unset;
     for h in &head.headers {
         let name = h.name.get(buf);
         // Length first: most requests have none of these headers.
+        if !matches!(name.len(), 15 | 17 | 20) {
+            continue;
+        }
         let Some((_, secure)) = SECURE_SCHEME_HEADERS
             .iter()
             .find(|(n, _)| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
@@ -38,19 +68,14 @@ pub(crate) fn forwarded_scheme(
             continue;
         };
         let this = if h.value.get(buf).eq_ignore_ascii_case(secure.as_bytes()) {
-            "https"
+            ForwardedScheme::Https
         } else {
-            "http"
+            ForwardedScheme::Http
         };
-        match scheme {
-            Some(s) if s != this => {
-                return Err(Refusal::new(
-                    400,
-                    "X-Forwarded-Proto, X-Forwarded-Ssl and X-Forwarded-Protocol disagree",
-                ))
-            }
-            _ => scheme = Some(this),
+        if scheme != ForwardedScheme::Unset && scheme != this {
+            return ForwardedScheme::Conflict;
         }
+        scheme = this;
     }
-    Ok(scheme)
+    scheme
 }

@@ -24,10 +24,6 @@ const COALESCE_MAX: usize = 16 * 1024;
 /// A reader body is sent in pieces of this size.
 const READER_PIECE: usize = 16 * 1024;
 
-/// What the app's call amounts to: a body to send, or why the answer is a 500 (empty when
-/// already logged).
-pub(crate) type Outcome = Result<Body, String>;
-
 /// What was sent for one request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sent {
@@ -39,9 +35,12 @@ pub(crate) struct Sent {
     pub(crate) keep_alive: bool,
 }
 
-/// Judges the app's call: its body, or why the answer must be a 500.
-pub(crate) fn outcome(out: Option<Body>, resp: &mut ResponseHead) -> Outcome {
-    match (out, resp.status.is_some(), resp.error.take()) {
+/// Judges the app's call: keeps its body in `reply`, or takes it and says why the answer
+/// must be a 500 (empty when already logged). The body stays where the app put it: this
+/// runs on every request, and a body moved through return values costs more than its
+/// checks.
+pub(crate) fn judge(reply: &mut Option<Body>, resp: &mut ResponseHead) -> Option<String> {
+    let why = match (reply.as_ref(), resp.status.is_some(), resp.error.take()) {
         (
             Some(Body {
                 kind: BodyKind::Invalid(why),
@@ -49,19 +48,21 @@ pub(crate) fn outcome(out: Option<Body>, resp: &mut ResponseHead) -> Outcome {
             }),
             _,
             _,
-        ) => Err(why),
+        ) => why.clone(),
         (Some(b), true, None) => {
             if let Some(ct) = b.content_type {
                 if resp.header("content-type").is_none() {
                     resp.headers.push(("Content-Type".into(), ct.into()));
                 }
             }
-            Ok(b)
+            return None;
         }
-        (Some(_), _, Some(why)) => Err(why),
-        (Some(_), false, None) => Err("the app did not set a status".to_owned()),
-        (None, _, _) => Err(String::new()),
-    }
+        (Some(_), _, Some(why)) => why,
+        (Some(_), false, None) => "the app did not set a status".to_owned(),
+        (None, _, _) => String::new(),
+    };
+    *reply = None;
+    Some(why)
 }
 
 /// Writes the answer to a request whose app call is over: the app's response, or a 500.
@@ -70,12 +71,13 @@ pub(crate) fn answer<T: Transport>(
     head: &RequestHead,
     head_buf: &[u8],
     resp: &ResponseHead,
-    outcome: Outcome,
+    reply: Option<Body>,
+    fault: Option<String>,
     keep_alive: bool,
     deadline: Option<&Deadline>,
 ) -> io::Result<Sent> {
-    match outcome {
-        Ok(b) => {
+    match reply {
+        Some(b) => {
             let close = resp
                 .header("connection")
                 .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -95,7 +97,8 @@ pub(crate) fn answer<T: Transport>(
                 keep_alive,
             })
         }
-        Err(why) => {
+        None => {
+            let why = fault.unwrap_or_default();
             if !why.is_empty() {
                 log::error!(
                     "Error handling request {} {}: {why}",
@@ -182,8 +185,10 @@ fn write_response<T: Transport>(
         keep_alive,
         &date::now(),
     );
+    if let Framing::NoBody(_) = framing {
+        return Ok((0, keep_alive));
+    }
     match (framing, body.kind) {
-        (Framing::NoBody(_), _) => Ok((0, keep_alive)),
         (_, BodyKind::Full(b)) => {
             if b.len() <= COALESCE_MAX {
                 io.out().extend_from_slice(&b);
