@@ -630,8 +630,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         let resp = self.resp.get_mut();
         let sent = match write::answer(
             &mut self.io,
-            &self.head,
-            &self.head_buf,
+            (&self.head, &self.head_buf),
             resp,
             reply,
             fault,

@@ -68,8 +68,7 @@ pub(crate) fn judge(reply: &mut Option<Body>, resp: &mut ResponseHead) -> Option
 /// Writes the answer to a request whose app call is over: the app's response, or a 500.
 pub(crate) fn answer<T: Transport>(
     io: &mut ConnIo<T>,
-    head: &RequestHead,
-    head_buf: &[u8],
+    (head, head_buf): (&RequestHead, &[u8]),
     resp: &ResponseHead,
     reply: Option<Body>,
     fault: Option<String>,
