@@ -22,6 +22,41 @@ pub(crate) fn coarse_unix_secs() -> u64 {
     }
 }
 
+/// Milliseconds on a monotonic clock with an arbitrary start. On Linux from
+/// `CLOCK_MONOTONIC_COARSE`: as of the last scheduler tick (1 to 4 ms behind), read
+/// without the TSC. For ages that a tick does not change (how long a connection has been
+/// idle or receiving), read several times per request: `Instant::now()` was a visible
+/// part of a keep-alive request's cost.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn coarse_monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0 {
+        let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+        let ms = u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000;
+        secs * 1000 + ms
+    } else {
+        precise_monotonic_ms()
+    }
+}
+
+/// Milliseconds on a monotonic clock (no coarse clock on this system).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn coarse_monotonic_ms() -> u64 {
+    precise_monotonic_ms()
+}
+
+fn precise_monotonic_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
 /// Whole seconds since the Unix epoch (no coarse clock on this system).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn coarse_unix_secs() -> u64 {
@@ -37,6 +72,15 @@ fn precise_unix_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coarse_monotonic_ms_keeps_up() {
+        let a = coarse_monotonic_ms();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let b = coarse_monotonic_ms();
+        // A tick is at most 10 ms (HZ >= 100).
+        assert!((20..1000).contains(&(b - a)), "{a} -> {b}");
+    }
 
     #[test]
     fn coarse_is_within_a_second_of_precise() {

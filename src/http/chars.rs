@@ -85,6 +85,16 @@ pub(crate) fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
         }
         i += 8;
     }
+    if i == s.len() {
+        return None;
+    }
+    if s.len() >= 8 {
+        // The rest as the last word, overlapping bytes already known not to match: a
+        // word's test is cheaper than the byte loop below.
+        let last = s.len() - 8;
+        let z = zero_bytes(word(s, last) ^ pat);
+        return (z != 0).then(|| last + (z.trailing_zeros() / 8) as usize);
+    }
     s[i..].iter().position(|&b| b == needle).map(|p| i + p)
 }
 
@@ -103,6 +113,17 @@ fn position_not(s: &[u8], min: u8, class: &[bool; 256]) -> Option<usize> {
             }
         }
         i += 8;
+    }
+    if i == s.len() {
+        return None;
+    }
+    if s.len() >= 8 {
+        // The rest as the last word (overlapping bytes already passed): only a word that
+        // may hold a byte outside the class is looked at byte by byte.
+        let w = word(s, s.len() - 8);
+        if any_below(w, min) | zero_bytes(w ^ del) == 0 {
+            return None;
+        }
     }
     s[i..]
         .iter()

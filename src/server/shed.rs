@@ -7,16 +7,15 @@
 
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use super::conn::{CLOSING, IDLE, RECEIVING};
 use super::shutdown::Registry;
 
-/// Milliseconds since the first call in this process: a cheap monotonic age for entries.
+/// Milliseconds on a coarse monotonic clock: a cheap age for entries, read twice per
+/// keep-alive request (a scheduler tick, 1 to 4 ms, is its resolution; entries of the
+/// same millisecond are told apart by their ids).
 pub(crate) fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+    crate::green::clock::coarse_monotonic_ms()
 }
 
 /// What was shed to make room.

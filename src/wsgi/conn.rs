@@ -219,9 +219,13 @@ pub(crate) struct Connection<A, T> {
     client_ip: Option<IpAddr>,
     /// Whether the client's secure-scheme headers are believed (judged after the preface).
     trust_scheme: bool,
-    /// Whether the server was told the connection is receiving a head (and must hear when
-    /// the head is complete).
+    /// Whether the server was told the connection is receiving a head or idle (and must
+    /// hear when the head is complete).
     receiving: bool,
+    /// Whether the server last heard the connection is idle, while its next head arrives:
+    /// a head that arrives whole goes straight to busy; only one that needs more reads is
+    /// announced as receiving (one state change less per request).
+    idle_marked: bool,
     head: RequestHead,
     /// The current request's head bytes, which `head` indexes.
     head_buf: Vec<u8>,
@@ -259,6 +263,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             client_ip,
             trust_scheme: false,
             receiving: false,
+            idle_marked: false,
             head: RequestHead::new(),
             head_buf: Vec::new(),
             resp: RefCell::default(),
@@ -437,6 +442,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         };
         self.io.take_head(n, &mut self.head_buf);
         // A complete request is never shed.
+        self.idle_marked = false;
         if std::mem::take(&mut self.receiving) && !self.io.transport().set_busy() {
             return Phase::Closed;
         }
@@ -490,11 +496,8 @@ impl<A: App, T: Transport> Connection<A, T> {
             _ => return Err(Phase::Closed),
         }
         self.receiving = true;
-        if first || self.io.transport().set_receiving() {
-            Ok(())
-        } else {
-            Err(Phase::Closed)
-        }
+        self.idle_marked = !first;
+        Ok(())
     }
 
     /// Gives back what an idle connection does not need while it hibernates: its buffers
@@ -512,6 +515,10 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[cold]
     #[inline(never)]
     fn read_more_head(&mut self) -> Result<(), Phase> {
+        // Until it is complete, the head's connection may be shed to make room.
+        if std::mem::take(&mut self.idle_marked) && !self.io.transport().set_receiving() {
+            return Err(Phase::Closed);
+        }
         let t0 = *self.req.began.get_or_insert_with(Instant::now);
         let left = self
             .svc
@@ -581,7 +588,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             && self.svc.keep_alive.is_some()
             && !self.io.transport().is_stopping()
             && !self.body.is_costly(DRAIN_MAX);
-        self.fault = write::judge(&mut self.reply, self.resp.get_mut());
+        write::judge(&mut self.reply, self.resp.get_mut(), &mut self.fault);
         Phase::Write
     }
 
@@ -858,9 +865,8 @@ fn call_app<A: App>(
     (head, head_buf): (&RequestHead, &[u8]),
     reply: &mut Option<Body>,
 ) {
-    let called = catch_unwind(AssertUnwindSafe(|| {
-        *reply = Some(call_marked(app, env, resp));
-    }));
+    *reply = None;
+    let called = catch_unwind(AssertUnwindSafe(|| call_into(app, env, resp, reply)));
     if let Err(p) = called {
         if is_cancel(&*p) {
             resume_unwind(p);
@@ -874,7 +880,7 @@ fn call_app<A: App>(
     }
 }
 
-#[inline]
+#[inline(always)]
 fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHead>) -> Body {
     let _mark = watchdog::enter(|| {
         format!(
@@ -885,6 +891,19 @@ fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHe
         )
     });
     app.call(env, StartResponse::new(resp))
+}
+
+/// [`call_marked`], its body written to `reply`: with the app inlined here, the body is
+/// stored straight into the slot. Returned through a temporary and then moved, it would
+/// cost a stalled load on every request.
+#[inline(never)]
+fn call_into<A: App>(
+    app: &A,
+    env: &mut Environ<'_>,
+    resp: &RefCell<ResponseHead>,
+    reply: &mut Option<Body>,
+) {
+    *reply = Some(call_marked(app, env, resp));
 }
 
 /// [`call_app`] under the request's deadline: a handler still running when it passes is

@@ -48,7 +48,7 @@ pub trait IntoResponse {
 }
 
 impl IntoResponse for Body {
-    #[inline]
+    #[inline(always)]
     fn into_response(self, _env: &Environ<'_>, _start: &StartResponse<'_>) -> Body {
         self
     }

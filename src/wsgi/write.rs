@@ -35,11 +35,11 @@ pub(crate) struct Sent {
     pub(crate) keep_alive: bool,
 }
 
-/// Judges the app's call: keeps its body in `reply`, or takes it and says why the answer
-/// must be a 500 (empty when already logged). The body stays where the app put it: this
-/// runs on every request, and a body moved through return values costs more than its
-/// checks.
-pub(crate) fn judge(reply: &mut Option<Body>, resp: &mut ResponseHead) -> Option<String> {
+/// Judges the app's call: keeps its body in `reply`, or takes it and sets `fault` to why
+/// the answer must be a 500 (empty when already logged). The body stays where the app
+/// put it and nothing is returned: this runs on every request, and values moved through
+/// return slots cost more than these checks.
+pub(crate) fn judge(reply: &mut Option<Body>, resp: &mut ResponseHead, fault: &mut Option<String>) {
     let why = match (reply.as_ref(), resp.status.is_some(), resp.error.take()) {
         (
             Some(Body {
@@ -55,14 +55,14 @@ pub(crate) fn judge(reply: &mut Option<Body>, resp: &mut ResponseHead) -> Option
                     resp.headers.push(("Content-Type".into(), ct.into()));
                 }
             }
-            return None;
+            return;
         }
         (Some(_), _, Some(why)) => why,
         (Some(_), false, None) => "the app did not set a status".to_owned(),
         (None, _, _) => String::new(),
     };
     *reply = None;
-    Some(why)
+    *fault = Some(why);
 }
 
 /// Writes the answer to a request whose app call is over: the app's response, or a 500.
