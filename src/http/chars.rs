@@ -139,6 +139,12 @@ pub(crate) fn all_field_bytes(s: &[u8]) -> bool {
 
 /// The index of the first byte of `s` that may not appear in a request-target (VCHAR or
 /// obs-text).
+/// The index of the first byte of `s` that is not a field-value byte.
+#[inline]
+pub(crate) fn position_not_field(s: &[u8]) -> Option<usize> {
+    position_not(s, 0x20, &FIELD)
+}
+
 #[inline]
 pub(crate) fn position_not_target(s: &[u8]) -> Option<usize> {
     position_not(s, 0x21, &TARGET)
