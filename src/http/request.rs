@@ -286,17 +286,9 @@ impl RequestHead {
             None => return Ok(HeadStatus::Partial),
         };
 
-        let max = limits.request_line + 2;
-        let line = match quick {
-            true => self.quick_request_line(buf, pos, max),
-            false => None,
-        };
-        pos = match line {
+        pos = match self.request_line(buf, pos, limits.request_line + 2, quick)? {
             Some(next) => next,
-            None => match self.careful_request_line(buf, pos, max)? {
-                Some(next) => next,
-                None => return Ok(HeadStatus::Partial),
-            },
+            None => return Ok(HeadStatus::Partial),
         };
 
         loop {
@@ -328,11 +320,8 @@ impl RequestHead {
             if self.headers.len() >= limits.fields {
                 return Err(err(ErrorKind::TooManyHeaders, "too many header fields"));
             }
-            let field = match quick {
-                true => quick_field(buf, pos, limits.field_size),
-                false => None,
-            };
-            if let Some((header, next)) = field {
+            let field = quick.then(|| quick_field(buf, pos, limits.field_size));
+            if let Some((header, next)) = field.flatten() {
                 self.headers.push(header);
                 pos = next;
                 continue;
@@ -355,6 +344,24 @@ impl RequestHead {
             return Err(err(ErrorKind::HeaderTooLarge, "request head too large"));
         }
         Ok(HeadStatus::Partial)
+    }
+
+    /// The request line at `pos`, within `max` bytes: the index of the next line, or
+    /// `None` when it is not complete yet.
+    #[inline]
+    fn request_line(
+        &mut self,
+        buf: &[u8],
+        pos: usize,
+        max: usize,
+        quick: bool,
+    ) -> Result<Option<usize>, Error> {
+        if quick {
+            if let Some(next) = self.quick_request_line(buf, pos, max) {
+                return Ok(Some(next));
+            }
+        }
+        self.careful_request_line(buf, pos, max)
     }
 
     /// The request line at `pos` when it is an ordinary one, complete within `max` bytes

@@ -67,6 +67,9 @@ pub struct Environ<'a> {
     conn: &'a ConnInfo,
     /// Keys set or removed by the server or middleware (`None`: removed). Checked first.
     vars: Vec<(Cow<'static, str>, Option<String>)>,
+    /// The CGI keys of repeated headers and non-ASCII values, with their owned values:
+    /// made when a header is first looked up (an app that reads none never pays for them).
+    folded: OnceCell<Vec<(String, String)>>,
     path_info: OnceCell<String>,
     raw_target: OnceCell<String>,
     query: OnceCell<String>,
@@ -139,25 +142,29 @@ impl<'a> Environ<'a> {
         conn: &'a ConnInfo,
         input: Input<'a>,
     ) -> Self {
-        let mut env = Environ {
+        Environ {
             buf,
             head,
             conn,
             vars: Vec::new(),
+            folded: OnceCell::new(),
             path_info: OnceCell::new(),
             raw_target: OnceCell::new(),
             query: OnceCell::new(),
             extensions: None,
             input: RefCell::new(input),
             deadline: None,
-        };
-        env.fold_headers();
-        env
+        }
     }
 
-    /// Repeated headers and non-ASCII values need an owned value: computed once, here.
-    /// The common request (ASCII, no repeats) allocates nothing.
-    fn fold_headers(&mut self) {
+    /// Repeated headers and non-ASCII values need an owned value: computed once, when a
+    /// header is first looked up. The common request (ASCII, no repeats) allocates nothing.
+    fn folded(&self) -> &[(String, String)] {
+        self.folded.get_or_init(|| self.fold_headers())
+    }
+
+    fn fold_headers(&self) -> Vec<(String, String)> {
+        let mut folded = Vec::new();
         let hs = &self.head.headers;
         // Names that can be equal share a (length, first letter) bucket: only names in a
         // shared bucket are compared with the others, so the usual request (no repeats)
@@ -210,8 +217,9 @@ impl<'a> Environ<'a> {
                     }
                 }
             }
-            self.vars.push((Cow::Owned(key), Some(joined)));
+            folded.push((key, joined));
         }
+        folded
     }
 
     /// The value of `key`, if set.
@@ -263,11 +271,18 @@ impl<'a> Environ<'a> {
     }
 
     fn header_str(&self, key: &[u8]) -> Option<&str> {
+        let cgi_suffix = |k: &str| match k.strip_prefix("HTTP_") {
+            Some(rest) => rest.as_bytes() == key,
+            None => k.as_bytes() == key,
+        };
+        if let Some((_, v)) = self.folded().iter().find(|(k, _)| cgi_suffix(k)) {
+            return Some(v);
+        }
         let h = self.head.headers.iter().find(|h| {
             let n = h.name.get(self.buf);
             !is_dropped(n) && name_matches(n, key)
         })?;
-        // Non-ASCII and repeated values were folded into `vars` by `fold_headers`.
+        // Non-ASCII and repeated values were folded above.
         ascii(h.value.get(self.buf))
     }
 
