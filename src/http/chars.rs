@@ -101,7 +101,7 @@ pub(crate) fn find_byte(s: &[u8], needle: u8) -> Option<usize> {
 /// The index of the first byte of `s` not in `class`, where `class` holds every byte from
 /// `min` (`<= 0x80`) up except DEL (0x7F), and maybe some below `min`. Words of 8 bytes
 /// with nothing below `min` and no DEL are skipped whole; others are checked byte by byte.
-#[inline]
+#[inline(always)]
 fn position_not(s: &[u8], min: u8, class: &[bool; 256]) -> Option<usize> {
     let del = LO * 0x7f;
     let mut i = 0;
