@@ -1,7 +1,23 @@
-//! The wall clock, read cheaply: the one clock read that needs `unsafe`, kept here so that
-//! the protocol code above (`http::date`) can forbid it.
+//! The clocks, read cheaply: the clock reads that need `unsafe`, kept here so that the
+//! protocol and server code above (`http::date`, the shedding ages) can forbid it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `clock` as of the last scheduler tick, read without the TSC: (seconds, nanoseconds),
+/// or `None` if the system refuses.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_coarse(clock: libc::clockid_t) -> Option<(u64, u64)> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    Some((secs, u64::try_from(ts.tv_nsec).unwrap_or(0)))
+}
 
 /// Whole seconds since the Unix epoch. On Linux from `CLOCK_REALTIME_COARSE`: the time as
 /// of the last scheduler tick (a few ms behind at most), read without the TSC, several
@@ -10,15 +26,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// matter.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn coarse_unix_secs() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        u64::try_from(ts.tv_sec).unwrap_or(0)
-    } else {
-        precise_unix_secs()
+    match read_coarse(libc::CLOCK_REALTIME_COARSE) {
+        Some((secs, _)) => secs,
+        None => precise_unix_secs(),
     }
 }
 
@@ -29,17 +39,9 @@ pub(crate) fn coarse_unix_secs() -> u64 {
 /// part of a keep-alive request's cost.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn coarse_monotonic_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0 {
-        let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-        let ms = u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000;
-        secs * 1000 + ms
-    } else {
-        precise_monotonic_ms()
+    match read_coarse(libc::CLOCK_MONOTONIC_COARSE) {
+        Some((secs, nanos)) => secs * 1000 + nanos / 1_000_000,
+        None => precise_monotonic_ms(),
     }
 }
 
