@@ -24,6 +24,8 @@ pub(crate) struct ResponseHead {
     pub(crate) headers: Vec<(HeaderText, HeaderText)>,
     /// The first invalid thing the app did; the server answers 500 instead.
     pub(crate) error: Option<String>,
+    /// The last head written from these, to write again when the next is the same.
+    pub(crate) written: super::write::HeadCache,
 }
 
 impl ResponseHead {

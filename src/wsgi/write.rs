@@ -4,6 +4,7 @@
 //! Small bodies join the head in the connection's write buffer and leave with the next
 //! flush (pipelined answers in one write); large and streamed bodies are sent as they come.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -12,10 +13,10 @@ use bytes::Bytes;
 use super::environ::latin1;
 use super::file_body::{self, FileSent};
 use super::io::{ConnIo, Transport};
-use super::response::{BodyKind, ChunkIter, ResponseHead};
+use super::response::{BodyKind, ChunkIter, HeaderText, ResponseHead};
 use super::Body;
 use crate::green::{is_cancel, panic_message, run_until, Deadline, Ran};
-use crate::http::date;
+use crate::http::date::{self, HttpDate};
 use crate::http::encode::{self, Framing};
 use crate::http::request::{RequestHead, Version};
 
@@ -69,7 +70,7 @@ pub(crate) fn judge(reply: &mut Option<Body>, resp: &mut ResponseHead, fault: &m
 pub(crate) fn answer<T: Transport>(
     io: &mut ConnIo<T>,
     (head, head_buf): (&RequestHead, &[u8]),
-    resp: &ResponseHead,
+    resp: &mut ResponseHead,
     reply: Option<Body>,
     fault: Option<String>,
     keep_alive: bool,
@@ -166,7 +167,7 @@ fn known_length(resp: &ResponseHead, body: &Body) -> Option<u64> {
 fn write_response<T: Transport>(
     io: &mut ConnIo<T>,
     version: Version,
-    resp: &ResponseHead,
+    resp: &mut ResponseHead,
     body: Body,
     keep_alive: bool,
     is_head: bool,
@@ -175,15 +176,37 @@ fn write_response<T: Transport>(
     let known = known_length(resp, &body);
     let (framing, keep_alive) =
         encode::response_framing(version, is_head, resp.code, known, keep_alive);
-    encode::write_head(
-        io.out(),
-        resp.status.as_deref().unwrap_or("200 OK"),
-        resp.headers.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+    let date = date::now();
+    let ResponseHead {
+        status,
+        headers,
+        written,
+        ..
+    } = resp;
+    let out = io.out();
+    let texts = HeadTexts {
+        status,
+        headers,
         framing,
         version,
         keep_alive,
-        &date::now(),
-    );
+        date: &date,
+    };
+    if written.is_for(&texts) {
+        out.extend_from_slice(&written.bytes);
+    } else {
+        let start = out.len();
+        encode::write_head(
+            out,
+            status.as_deref().unwrap_or("200 OK"),
+            headers.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+            framing,
+            version,
+            keep_alive,
+            &date,
+        );
+        written.keep(&texts, &out[start..]);
+    }
     if let Framing::NoBody(_) = framing {
         return Ok((0, keep_alive));
     }
@@ -217,6 +240,79 @@ fn write_response<T: Transport>(
             None,
         ),
         (_, BodyKind::Invalid(_)) => unreachable!("an invalid body is answered with a 500"),
+    }
+}
+
+/// What a response head is made of.
+struct HeadTexts<'a> {
+    status: &'a Option<HeaderText>,
+    headers: &'a [(HeaderText, HeaderText)],
+    framing: Framing,
+    version: Version,
+    keep_alive: bool,
+    date: &'a HttpDate,
+}
+
+/// The last response head a connection wrote, kept to be written again as it is when the
+/// next one is made of the same: a literal status and literal headers (compared by address:
+/// what a `&'static str` holds never changes), the same framing, version, keep-alive and
+/// `Date`. A handler that answers with literals (the usual case) then costs one copy
+/// instead of encoding its head. Heads with an owned text are not kept.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache {
+    /// The address and length of the status (`(0, 0)` for none), then of each header's
+    /// name and value.
+    texts: Vec<(usize, usize)>,
+    /// The framing, version and keep-alive; `None` when nothing is kept.
+    shape: Option<(Framing, Version, bool)>,
+    date: HttpDate,
+    bytes: Vec<u8>,
+}
+
+/// A literal text's address and length.
+fn literal(text: &HeaderText) -> Option<(usize, usize)> {
+    match text {
+        Cow::Borrowed(s) => Some((s.as_ptr() as usize, s.len())),
+        Cow::Owned(_) => None,
+    }
+}
+
+fn status_key(status: &Option<HeaderText>) -> Option<(usize, usize)> {
+    status.as_ref().map_or(Some((0, 0)), literal)
+}
+
+impl HeadCache {
+    /// Whether the kept head is the one `t` makes.
+    #[inline]
+    fn is_for(&self, t: &HeadTexts<'_>) -> bool {
+        self.shape == Some((t.framing, t.version, t.keep_alive))
+            && self.date == *t.date
+            && self.texts.len() == 1 + 2 * t.headers.len()
+            && status_key(t.status) == Some(self.texts[0])
+            && t.headers
+                .iter()
+                .zip(self.texts[1..].chunks_exact(2))
+                .all(|((n, v), k)| literal(n) == Some(k[0]) && literal(v) == Some(k[1]))
+    }
+
+    /// Keeps `bytes`, the head `t` made, if all its texts are literals.
+    fn keep(&mut self, t: &HeadTexts<'_>, bytes: &[u8]) {
+        self.shape = None;
+        self.texts.clear();
+        let Some(status) = status_key(t.status) else {
+            return;
+        };
+        self.texts.push(status);
+        for (n, v) in t.headers {
+            match (literal(n), literal(v)) {
+                (Some(n), Some(v)) => self.texts.extend([n, v]),
+                _ => return,
+            }
+        }
+        self.shape = Some((t.framing, t.version, t.keep_alive));
+        self.date = *t.date;
+        self.bytes.clear();
+        self.bytes.extend_from_slice(bytes);
     }
 }
 
@@ -339,5 +435,73 @@ fn stream_body<T: Transport>(
             Ok((sent, false))
         }
         _ => Ok((sent, keep_alive)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::bench::BytesConn;
+    use super::super::{Body, Environ, StartResponse};
+
+    /// The answer without its `Date` line (the second may tick between two answers).
+    fn undated(answer: &[u8]) -> String {
+        String::from_utf8_lossy(answer)
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Date: "))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Literal and owned headers, status and length changing from call to call.
+    fn varied(_env: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+        let n = CALLS.fetch_add(1, Ordering::Relaxed);
+        match n % 5 {
+            0 | 1 => start.status("200 OK").header("X-A", "a"),
+            2 => start.status("200 OK").header("X-A", "b"),
+            3 => start.status(404).header("X-A", format!("owned {n}")),
+            _ => start.status("200 OK").header("X-A", "a").header("X-B", "c"),
+        };
+        Body::from("x".repeat(n % 3))
+    }
+
+    /// Every answer of a long-lived connection (which writes a head it kept when the next is
+    /// made of the same) is the answer a new connection gives to the same request.
+    #[test]
+    fn kept_heads_are_the_heads_a_new_connection_writes() {
+        let requests: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        let mut kept = BytesConn::new(varied);
+        for i in 0..60 {
+            let req = requests[i % requests.len()];
+            let n = CALLS.load(Ordering::Relaxed);
+            let mut a = Vec::new();
+            assert!(kept.handle(req, &mut a));
+            // The same call number for the new connection.
+            CALLS.store(n, Ordering::Relaxed);
+            let mut b = Vec::new();
+            BytesConn::new(varied).handle(req, &mut b);
+            assert_eq!(undated(&a), undated(&b), "request {i}");
+        }
+        // The same literal head again and again: written from what was kept.
+        let fixed = |_env: &mut Environ<'_>, start: StartResponse<'_>| {
+            start.status("201 Created").header("X-A", "a");
+            Body::from("fixed")
+        };
+        let mut kept = BytesConn::new(fixed);
+        for _ in 0..5 {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            kept.handle(requests[0], &mut a);
+            BytesConn::new(fixed).handle(requests[0], &mut b);
+            assert_eq!(undated(&a), undated(&b));
+            assert!(undated(&a).starts_with("HTTP/1.1 201 Created\r\nX-A: a\r\n"));
+        }
     }
 }
