@@ -109,6 +109,32 @@ fn is_reg_name(s: &[u8], no_comma: bool) -> bool {
 /// [`HostCheck::Grammar`], an IP literal that is an IPv6 address or an `IPvFuture`. No
 /// range is imposed on the port (`port = *DIGIT`, at most 5 digits).
 pub(crate) fn is_host_field(value: &[u8]) -> bool {
+    is_plain_host_field(value) || is_any_host_field(value)
+}
+
+/// Whether `value` is the usual Host, `reg-name-or-IPv4 [ ":" *5DIGIT ]` without a `%`,
+/// in one pass (every request's Host is checked). `false` says nothing: the value may
+/// still be valid, as [`is_any_host_field`] judges.
+///
+/// It accepts only what [`is_any_host_field`] accepts: the port's digits hold no colon,
+/// so the first colon is the last (the one [`split_port`] splits at); the host is
+/// non-empty, of host bytes, with no `%` to check and no `[` to start an IP literal.
+#[inline]
+fn is_plain_host_field(value: &[u8]) -> bool {
+    let host = value
+        .iter()
+        .position(|&b| !is_host_byte(b) || b == b'%')
+        .unwrap_or(value.len());
+    host > 0
+        && match &value[host..] {
+            [] => true,
+            [b':', digits @ ..] => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+            _ => false,
+        }
+}
+
+/// [`is_host_field`] for any value.
+fn is_any_host_field(value: &[u8]) -> bool {
     let (host, port) = split_port(value);
     port.map_or(true, |p| is_port(p, HostCheck::Grammar))
         && match host {
@@ -146,6 +172,37 @@ pub(crate) fn is_host_port(hostport: &[u8], check: HostCheck) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass check accepts only what the full check accepts, and the usual values.
+    #[test]
+    fn plain_host_fields_are_host_fields() {
+        let bytes = b"a9.-_~%!$&'()*+,;=:[]v@/ \x80";
+        let mut values: Vec<Vec<u8>> = vec![b"127.0.0.1:8000".to_vec(), b"example.com".to_vec()];
+        // Every string of up to 3 of these bytes, and each after a host.
+        for &a in bytes.iter() {
+            values.push(vec![a]);
+            for &b in bytes.iter() {
+                values.push(vec![a, b]);
+                for &c in bytes.iter() {
+                    values.push(vec![a, b, c]);
+                    values.push([b"h.x".as_slice(), &[a, b, c]].concat());
+                }
+            }
+        }
+        for v in &values {
+            if is_plain_host_field(v) {
+                assert!(is_any_host_field(v), "{:?}", String::from_utf8_lossy(v));
+            }
+        }
+        for v in [
+            &b"127.0.0.1:8000"[..],
+            b"example.com",
+            b"a:",
+            b"a-b.c:65535",
+        ] {
+            assert!(is_plain_host_field(v), "{:?}", String::from_utf8_lossy(v));
+        }
+    }
     use HostCheck::*;
 
     #[test]
