@@ -82,10 +82,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Marks the calling green thread (and its worker thread) as serving `what` until the
 /// guard drops. Nothing happens unless the watchdog runs.
+#[inline]
 pub(crate) fn enter(what: impl FnOnce() -> String) -> Option<Entered> {
     if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
+    mark(what)
+}
+
+/// [`enter`] with the watchdog running.
+#[cold]
+#[inline(never)]
+fn mark(what: impl FnOnce() -> String) -> Option<Entered> {
     let a = Arc::new(Activity {
         what: what(),
         started: Instant::now(),
