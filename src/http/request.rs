@@ -377,28 +377,14 @@ impl RequestHead {
     #[inline]
     fn quick_request_line(&mut self, buf: &[u8], pos: usize, max: usize) -> Option<usize> {
         let line = &buf[pos..buf.len().min(pos.saturating_add(max))];
-        let m = line.iter().position(|&b| !is_tchar(b))?;
-        if m == 0 || line[m] != b' ' {
-            return None;
-        }
-        let method = &line[..m];
-        if method.iter().any(u8::is_ascii_lowercase) {
-            return None;
-        }
-        let t0 = m + 1;
-        let t = t0 + position_not_target(&line[t0..])?;
-        if t == t0 || line[t] != b' ' {
-            return None;
-        }
-        let version = match line.get(t + 1..t + 11)? {
+        let (m, t) = method_and_target(line).ok()?;
+        self.version = match line.get(t + 1..t + 11)? {
             b"HTTP/1.1\r\n" => Version::Http11,
             b"HTTP/1.0\r\n" => Version::Http10,
             _ => return None,
         };
-        check_target(method, &line[t0..t]).ok()?;
-        self.version = version;
         self.method = Span::new(pos, pos + m);
-        self.target = Span::new(pos + t0, pos + t);
+        self.target = Span::new(pos + m + 1, pos + t);
         Some(pos + t + 11)
     }
 
@@ -424,35 +410,10 @@ impl RequestHead {
     /// Parses `buf[start..end]`, the request line without its CRLF.
     fn parse_request_line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), Error> {
         let line = &buf[start..end];
-
-        // RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`, single
-        // spaces; RFC 9112 §3 also allows lenient whitespace parsing, which we do not do.
-        let m = line
-            .iter()
-            .position(|&b| !is_tchar(b))
-            .unwrap_or(line.len());
-        if m == 0 || line.get(m) != Some(&b' ') {
-            return Err(err(ErrorKind::BadRequestLine, "malformed method"));
-        }
-        let method = &line[..m];
-        // RFC 9110 §9.1: "The method token is case-sensitive ... By convention,
-        // standardized methods are defined in all-uppercase US-ASCII letters." gunicorn
-        // refuses lowercase methods (corpus invalid/003c); a proxy that case-folds would
-        // disagree with us about `get` vs `GET`, so we refuse them too.
-        if method.iter().any(u8::is_ascii_lowercase) {
-            return Err(err(ErrorKind::BadRequestLine, "method is not upper case"));
-        }
-
-        let t0 = m + 1;
-        let t = t0 + position_not_target(&line[t0..]).unwrap_or(line.len() - t0);
-        if t == t0 || line.get(t) != Some(&b' ') {
-            return Err(err(ErrorKind::BadRequestLine, "malformed request-target"));
-        }
-        check_target(method, &line[t0..t])?;
-
+        let (m, t) = method_and_target(line)?;
         self.version = parse_version(&line[t + 1..])?;
         self.method = Span::new(start, start + m);
-        self.target = Span::new(start + t0, start + t);
+        self.target = Span::new(start + m + 1, start + t);
         Ok(())
     }
 
@@ -684,44 +645,41 @@ fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, Error> {
     Err(err(ErrorKind::BadRequestLine, "too many empty lines"))
 }
 
-/// The field line at `pos` when it is well formed and complete within `max` bytes (CRLF
-/// included): the field and the index of the next line, in one pass over the line. `None`
-/// for anything else, which the careful path ([`find_line`], then [`parse_field`]) parses,
-/// refuses or waits for.
-///
-/// It accepts exactly what the careful path accepts with the same result: the name
-/// (tchars), colon, whitespace and value (field bytes) hold no LF, so the CRLF after the
-/// value ends the line there, and the value's bytes were all checked on the way.
+/// Splits a request line (or what follows its start) at its spaces: `(m, t)`, the spaces
+/// after the method and after the request-target, both checked. What follows `t` is not
+/// looked at.
 #[inline]
-fn quick_field(buf: &[u8], pos: usize, max: usize) -> Option<(Header, usize)> {
-    let line = &buf[pos..buf.len().min(pos.saturating_add(max))];
-    let n = line.iter().position(|&b| !is_tchar(b))?;
-    if n == 0 || line[n] != b':' {
-        return None;
+fn method_and_target(line: &[u8]) -> Result<(usize, usize), Error> {
+    // RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`, single
+    // spaces; RFC 9112 §3 also allows lenient whitespace parsing, which we do not do.
+    let m = line
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(line.len());
+    if m == 0 || line.get(m) != Some(&b' ') {
+        return Err(err(ErrorKind::BadRequestLine, "malformed method"));
     }
-    let mut v0 = n + 1;
-    while v0 < line.len() && is_ows(line[v0]) {
-        v0 += 1;
+    let method = &line[..m];
+    // RFC 9110 §9.1: "The method token is case-sensitive ... By convention,
+    // standardized methods are defined in all-uppercase US-ASCII letters." gunicorn
+    // refuses lowercase methods (corpus invalid/003c); a proxy that case-folds would
+    // disagree with us about `get` vs `GET`, so we refuse them too.
+    if method.iter().any(u8::is_ascii_lowercase) {
+        return Err(err(ErrorKind::BadRequestLine, "method is not upper case"));
     }
-    let e = v0 + position_not_field(&line[v0..])?;
-    if line[e] != b'\r' || line.get(e + 1) != Some(&b'\n') {
-        return None;
+    let t0 = m + 1;
+    let t = t0 + position_not_target(&line[t0..]).unwrap_or(line.len() - t0);
+    if t == t0 || line.get(t) != Some(&b' ') {
+        return Err(err(ErrorKind::BadRequestLine, "malformed request-target"));
     }
-    let mut v1 = e;
-    while v1 > v0 && is_ows(line[v1 - 1]) {
-        v1 -= 1;
-    }
-    let header = Header {
-        name: Span::new(pos, pos + n),
-        value: Span::new(pos + v0, pos + v1),
-    };
-    Some((header, pos + e + 2))
+    check_target(method, &line[t0..t])?;
+    Ok((m, t))
 }
 
-/// Parses `buf[start..end]`, a field line without its CRLF.
+/// Where a field line's name ends and its value begins: `(n, v0)`, the colon at `n`, the
+/// value's leading whitespace skipped.
 #[inline]
-fn parse_field(buf: &[u8], start: usize, end: usize) -> Result<Header, Error> {
-    let line = &buf[start..end];
+fn name_and_value_start(line: &[u8]) -> Result<(usize, usize), Error> {
     // RFC 9112 §5: `field-line = field-name ":" OWS field-value OWS`.
     let n = line
         .iter()
@@ -738,13 +696,43 @@ fn parse_field(buf: &[u8], start: usize, end: usize) -> Result<Header, Error> {
         return Err(err(ErrorKind::BadHeader, "empty header field name"));
     }
     let mut v0 = n + 1;
-    let mut v1 = line.len();
-    while v0 < v1 && is_ows(line[v0]) {
+    while v0 < line.len() && is_ows(line[v0]) {
         v0 += 1;
     }
-    while v1 > v0 && is_ows(line[v1 - 1]) {
-        v1 -= 1;
+    Ok((n, v0))
+}
+
+/// The field line at `pos` when it is well formed and complete within `max` bytes (CRLF
+/// included): the field and the index of the next line, in one pass over the line. `None`
+/// for anything else, which the careful path ([`find_line`], then [`parse_field`]) parses,
+/// refuses or waits for.
+///
+/// It accepts exactly what the careful path accepts with the same result: the name
+/// (tchars), colon, whitespace and value (field bytes) hold no LF, so the CRLF after the
+/// value ends the line there, and the value's bytes were all checked on the way.
+#[inline]
+fn quick_field(buf: &[u8], pos: usize, max: usize) -> Option<(Header, usize)> {
+    let line = &buf[pos..buf.len().min(pos.saturating_add(max))];
+    let (n, v0) = name_and_value_start(line).ok()?;
+    let e = v0 + position_not_field(&line[v0..])?;
+    if line[e] != b'\r' || line.get(e + 1) != Some(&b'\n') {
+        return None;
     }
+    let v1 = v0 + trim_ows(&line[v0..e]).len();
+    let header = Header {
+        name: Span::new(pos, pos + n),
+        value: Span::new(pos + v0, pos + v1),
+    };
+    Some((header, pos + e + 2))
+}
+
+/// Parses `buf[start..end]`, a field line without its CRLF.
+#[inline]
+fn parse_field(buf: &[u8], start: usize, end: usize) -> Result<Header, Error> {
+    let line = &buf[start..end];
+    let (n, v0) = name_and_value_start(line)?;
+    // The leading whitespace is skipped: this trims the trailing.
+    let v1 = v0 + trim_ows(&line[v0..]).len();
     if !all_field_bytes(&line[v0..v1]) {
         return Err(err(
             ErrorKind::BadHeader,
