@@ -739,8 +739,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         let Some((r, version)) = self.refusal.take() else {
             return Phase::Closed;
         };
-        let r = &r;
-        self.log_refusal(r);
+        self.log_refusal(&r);
         if let Some(m) = &self.svc.metrics {
             // Its method may be unknown (the head did not parse): counted as `other`.
             m.request(
@@ -855,9 +854,8 @@ pub(crate) fn with_environ<R>(
     Ok(f(&mut env))
 }
 
-/// Calls the app with `env`, turning a panic into `None` (logged; a cancellation unwinds on).
-/// Calls the app, its body written to `reply`, where it stays (`None` if the app
-/// panicked: logged with the request's `head`).
+/// Calls the app with `env`, its body written to `reply`, where it stays; a panic leaves
+/// `None` (logged with the request's `head`; a cancellation unwinds on).
 fn call_app<A: App>(
     app: &A,
     env: &mut Environ<'_>,
@@ -880,6 +878,7 @@ fn call_app<A: App>(
     }
 }
 
+/// Calls the app, marked for the blocking watchdog (when it runs) with the request.
 #[inline(always)]
 fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHead>) -> Body {
     let _mark = watchdog::enter(|| {
