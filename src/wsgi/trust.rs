@@ -52,15 +52,12 @@ impl ForwardedScheme {
 /// one means `http`, and headers that disagree are a [`ForwardedScheme::Conflict`].
 ///
 /// Runs on every request from a trusted peer: it returns a byte (no `Result` to move
-/// through memory) and looks at a header's bytes only when its length matches.
+/// through memory) and compares a header's bytes only when its length matches.
 pub(crate) fn forwarded_scheme(head: &RequestHead, buf: &[u8]) -> ForwardedScheme {
     let mut scheme = ForwardedScheme::Unset;
     for h in &head.headers {
         let name = h.name.get(buf);
         // Length first: most requests have none of these headers.
-        if !matches!(name.len(), 15 | 17 | 20) {
-            continue;
-        }
         let Some((_, secure)) = SECURE_SCHEME_HEADERS
             .iter()
             .find(|(n, _)| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
