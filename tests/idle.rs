@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::http::{connect, Client};
 use common::wait_until;
+use greenlight::event::Event;
 use greenlight::server::ServerHandle;
 use greenlight::wsgi::{App, Body, Environ, StartResponse, WsgiServer};
 
@@ -147,6 +148,76 @@ fn many_hibernated_connections_wake_together() {
     }
     for (i, c) in cs.iter_mut().enumerate() {
         assert_eq!(c.read_response().unwrap().text(), format!("hello /{i}"));
+    }
+    srv.stop(Duration::from_secs(5));
+}
+
+/// The app for the race tests: `/slow` tells the test it runs, then waits for the test's
+/// go before it answers; `/big` answers 8 MiB; anything else, its path.
+fn racing(running: Event, go: Event) -> impl App {
+    move |env: &mut Environ<'_>, start: StartResponse<'_>| {
+        start.status("200 OK");
+        match env.path() {
+            "/slow" => {
+                running.set();
+                go.wait_timeout(Duration::from_secs(10)).unwrap();
+                go.clear();
+                Body::from("slow")
+            }
+            "/big" => Body::from(vec![b'x'; 8 << 20]),
+            p => Body::from(p.to_owned()),
+        }
+    }
+}
+
+/// A request that arrives while the previous one is being answered (after the server
+/// read, before it wrote) is seen at once: a connection waiting for its next request
+/// without a timer must not lose the readiness that came in meanwhile, or it would sleep
+/// until the sweep woke it, half a second later.
+#[test]
+fn a_request_sent_during_the_previous_answer_is_answered_at_once() {
+    let (running, go) = (Event::new(), Event::new());
+    let app = racing(running.clone(), go.clone());
+    let (srv, port) =
+        serve(WsgiServer::new("127.0.0.1:0", app).keep_alive(Duration::from_secs(30)));
+    let mut c = connect(port);
+    // Warm: the connection is past its first request (which waits with a deadline).
+    assert_eq!(c.get("/warm").unwrap().text(), "/warm");
+    for round in 0..5 {
+        running.clear();
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        running.wait_timeout(Duration::from_secs(10)).unwrap();
+        // The server has read /slow, and nothing after it: /next arrives on its own.
+        let t0 = Instant::now();
+        c.send(format!("GET /next{round} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        go.set();
+        assert_eq!(c.read_response().unwrap().text(), "slow");
+        assert_eq!(c.read_response().unwrap().text(), format!("/next{round}"));
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_millis(450),
+            "round {round}: the second answer took {took:?}"
+        );
+    }
+    srv.stop(Duration::from_secs(5));
+}
+
+/// The same when the answer is too large to leave without waiting for the client (the
+/// write parks): the next request, sent before the client reads, is answered in turn.
+#[test]
+fn a_request_sent_behind_a_large_answer_is_answered() {
+    let app = racing(Event::new(), Event::new());
+    let (srv, port) =
+        serve(WsgiServer::new("127.0.0.1:0", app).keep_alive(Duration::from_secs(30)));
+    let mut c = connect(port);
+    assert_eq!(c.get("/warm").unwrap().text(), "/warm");
+    for round in 0..3 {
+        let t0 = Instant::now();
+        c.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(format!("GET /after{round} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        assert_eq!(c.read_response().unwrap().text().len(), 8 << 20);
+        assert_eq!(c.read_response().unwrap().text(), format!("/after{round}"));
+        assert!(t0.elapsed() < Duration::from_secs(10), "round {round}");
     }
     srv.stop(Duration::from_secs(5));
 }

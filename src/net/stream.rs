@@ -204,6 +204,25 @@ impl Stream {
         })
     }
 
+    /// Writes what the socket takes now, without parking (`Ok(None)`: nothing now), and
+    /// unlike a parking write without clearing the readiness that arrived since the last
+    /// read: a [`wait_readable`](Self::wait_readable) after it still sees bytes that came
+    /// in meanwhile. TLS: always `Ok(None)` (its records are written by a parking write).
+    pub(crate) fn try_write(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        loop {
+            // may's sockets are non-blocking underneath: the inner write never waits.
+            let r = match self {
+                Stream::Tcp(s) => s.inner_mut().write(buf),
+                Stream::Unix(s) => s.inner_mut().write(buf),
+                Stream::Tls(_) => return Ok(None),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return ready(r),
+            }
+        }
+    }
+
     /// What ends a [`wait_readable`](Self::wait_readable) from elsewhere.
     pub(crate) fn waker(&self) -> IoWaker {
         IoWaker(Arc::new(match self {

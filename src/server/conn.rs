@@ -3,12 +3,12 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::shutdown::Registry;
 use crate::green::CoHandle;
-use crate::net::{Addr, SocketRef, Stream};
+use crate::net::{Addr, IoWaker, SocketRef, Stream};
 
 /// The connection is working on a request (or a non-HTTP protocol's exchange).
 pub(crate) const BUSY: u8 = 0;
@@ -37,6 +37,11 @@ pub(crate) struct ConnEntry {
     pub(crate) thread: Mutex<Option<CoHandle>>,
     /// The peer, for log lines.
     pub(crate) peer: String,
+    /// While the connection is [`park`](Conn::park)ed: when the sweep wakes it (see
+    /// [`super::shed::now_ms`]); 0 otherwise.
+    pub(crate) wake_at: AtomicU64,
+    /// What ends a park, made at the first.
+    pub(crate) waker: OnceLock<IoWaker>,
 }
 
 impl ConnEntry {
@@ -49,6 +54,8 @@ impl ConnEntry {
             socket: SocketRef::of(stream),
             thread: Mutex::new(None),
             peer: peer.to_string(),
+            wake_at: AtomicU64::new(0),
+            waker: OnceLock::new(),
         }
     }
 
@@ -169,6 +176,22 @@ impl Conn {
     /// answering.
     pub fn set_busy(&self) -> bool {
         self.move_to(BUSY)
+    }
+
+    /// Parks until the stream may be readable, with no timer of its own: the server's
+    /// sweep (every [`SWEEP_EVERY`](super::sweep::SWEEP_EVERY)) wakes a connection still
+    /// parked at `wake_at` (milliseconds of [`super::shed::now_ms`]), and so do readiness,
+    /// a stop or a shed. It may also return early: the caller reads without waiting, and
+    /// parks again or gives up. For waits long enough that a tenth of a second does not
+    /// matter (between keep-alive requests): a read with a deadline registers a timer for
+    /// every wait and tries the read before it parks, this does neither.
+    pub(crate) fn park(&self, wake_at: u64) {
+        let entry = &self.entry;
+        entry.waker.get_or_init(|| self.stream.waker());
+        super::sweep::ensure(&self.active.0);
+        entry.wake_at.store(wake_at.max(1), Ordering::Release);
+        self.stream.wait_readable();
+        entry.wake_at.store(0, Ordering::Relaxed);
     }
 
     /// Moves to `to` unless the server closed the connection (`CLOSING` stays).

@@ -29,6 +29,7 @@ mod shed;
 mod shutdown;
 mod signals;
 mod stream;
+mod sweep;
 
 pub(crate) use accept::AcceptGate;
 pub use conn::Conn;

@@ -55,6 +55,8 @@ pub(crate) struct Registry {
     pub(crate) graceful_timeout: Duration,
     /// Shares accepting with the other workers of a master (see [`AcceptGate`]).
     pub(crate) gate: Option<Arc<dyn AcceptGate>>,
+    /// Set once the sweep that wakes parked connections runs (see [`super::sweep`]).
+    pub(super) sweeping: std::sync::OnceLock<()>,
 }
 
 impl Registry {
@@ -73,6 +75,7 @@ impl Registry {
             stop_started: AtomicBool::new(false),
             graceful_timeout,
             gate: None,
+            sweeping: std::sync::OnceLock::new(),
         }
     }
 
@@ -180,10 +183,10 @@ impl Registry {
         dead.len()
     }
 
-    /// Closes the read side of idle (and waiting, long-lived) connections: their handlers
-    /// see end-of-stream and finish. Busy ones are left to finish their exchange.
-    /// Closes the read side of waiting connections and of those idle for at least
-    /// `min_idle` (their last call: a client's next request may be on its way).
+    /// Closes the read side of waiting (long-lived) connections and of those idle for at
+    /// least `min_idle` (their last call: a client's next request may be on its way):
+    /// their handlers see end-of-stream and finish. Busy ones are left to finish their
+    /// exchange.
     fn close_idle(&self, min_idle: Duration) {
         let conns = self.conns.lock().expect("conns lock");
         let now = super::shed::now_ms();

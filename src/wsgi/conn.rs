@@ -32,6 +32,7 @@ use super::response::ResponseHead;
 use super::trust::{forwarded_scheme, is_trusted};
 use super::write;
 use super::{App, Body, Environ, Input, StartResponse};
+use crate::green::clock::coarse_monotonic_ms;
 use crate::green::{is_cancel, panic_message, run_until, watchdog, Deadline, Ran};
 use crate::http::encode::reason_phrase;
 use crate::http::proxy::ProxyHeader;
@@ -57,6 +58,7 @@ const DRAIN_MAX: u64 = 256 * 1024;
 /// longer, it hibernates (see [`Ended::Hibernate`]). Longer than the gaps between a busy
 /// client's requests, short enough that idle connections soon cost only their state.
 const HIBERNATE_AFTER: Duration = Duration::from_millis(500);
+const HIBERNATE_AFTER_MS: u64 = HIBERNATE_AFTER.as_millis() as u64;
 /// Lingering close: how long and how much to read and discard before closing, so that the
 /// client receives our answer instead of a reset.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -482,18 +484,21 @@ impl<A: App, T: Transport> Connection<A, T> {
         let hibernate = !first
             && wait.map_or(true, |w| w > HIBERNATE_AFTER)
             && self.io.transport().can_hibernate();
-        let first_wait = if hibernate {
-            Some(HIBERNATE_AFTER)
-        } else {
-            wait
-        };
-        match self.io.fill(svc.max_head, first_wait) {
-            Ok(1..) => {}
-            Err(e) if hibernate && is_timeout(&e) => {
-                self.idle_until = wait.map(|w| Instant::now() + (w - HIBERNATE_AFTER));
+        let got = if hibernate {
+            // A wait that ends late by a sweep costs nothing: it lasts as long either way.
+            let from = coarse_monotonic_ms();
+            let r = self.io.fill_parked(svc.max_head, from + HIBERNATE_AFTER_MS);
+            if r.as_ref().is_err_and(is_timeout) {
+                let waited = Duration::from_millis(coarse_monotonic_ms() - from);
+                self.idle_until = wait.map(|w| Instant::now() + w.saturating_sub(waited));
                 return Err(Phase::Hibernate);
             }
-            _ => return Err(Phase::Closed),
+            r
+        } else {
+            self.io.fill(svc.max_head, wait)
+        };
+        if !matches!(got, Ok(1..)) {
+            return Err(Phase::Closed);
         }
         self.receiving = true;
         self.idle_marked = !first;

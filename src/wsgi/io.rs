@@ -17,6 +17,7 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::green::clock::coarse_monotonic_ms;
 use crate::net::{Handshake, IoWaker, Stream};
 use crate::server::Conn;
 
@@ -92,6 +93,19 @@ pub(crate) trait Transport: Read + Write {
     fn set_waiting(&self) -> bool {
         true
     }
+
+    /// Writes what the stream takes without waiting (`Ok(None)`: nothing now), leaving
+    /// the readiness that arrived since the last read on record for
+    /// [`park`](Self::park). In memory, a plain write.
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        self.write(buf).map(Some)
+    }
+
+    /// Parks until the stream may be readable, or about `wake_at` (milliseconds of
+    /// [`coarse_monotonic_ms`]); it may return early. Bytes that arrived since the last
+    /// read end it at once, unless a parking write came in between. In memory, returns
+    /// at once.
+    fn park(&self, _wake_at: u64) {}
 
     /// Reads what has arrived without waiting (`Ok(None)`: nothing yet); see
     /// [`Stream::try_read`](crate::net::Stream). In memory, a plain read (it never waits).
@@ -184,6 +198,14 @@ impl Transport for Conn {
         self.stream_mut().try_read(buf)
     }
 
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        self.stream_mut().try_write(buf)
+    }
+
+    fn park(&self, wake_at: u64) {
+        Conn::park(self, wake_at);
+    }
+
     fn wait_readable(&self) {
         self.stream().wait_readable();
     }
@@ -274,6 +296,9 @@ pub(crate) struct ConnIo<T> {
     /// The read timeout last set on the stream (`None`: not set yet), so that the
     /// `setsockopt` is made only when it changes, not once per read.
     read_timeout: Option<Option<Duration>>,
+    /// The last read emptied the stream, and no write since has cleared the readiness
+    /// that came after it (see [`fill_parked`](Self::fill_parked)).
+    drained: bool,
     /// Bytes received and sent since [`take_counts`](Self::take_counts) (for metrics).
     received: u64,
     sent: u64,
@@ -290,6 +315,7 @@ impl<T: Transport> ConnIo<T> {
             held: 0..0,
             out: Vec::with_capacity(write),
             read_timeout: None,
+            drained: false,
             received: 0,
             sent: 0,
         }
@@ -315,6 +341,8 @@ impl<T: Transport> ConnIo<T> {
 
     /// The stream, mutably (for writes that bypass the write buffer).
     pub(crate) fn transport_mut(&mut self) -> &mut T {
+        // Its writes park, and a parking write clears the readiness on record.
+        self.drained = false;
         &mut self.t
     }
 
@@ -397,6 +425,7 @@ impl<T: Transport> ConnIo<T> {
             self.t.set_read_timeout(timeout)?;
             self.read_timeout = Some(timeout);
         }
+        self.drained = false;
         let n = loop {
             let buf = &mut self.buf[self.end..];
             let r = if raw {
@@ -409,9 +438,46 @@ impl<T: Transport> ConnIo<T> {
                 r => break r?,
             }
         };
+        self.got(n, !raw);
+        Ok(n)
+    }
+
+    /// Counts `n` bytes read into the buffer's free space; a read that left some of it
+    /// free found the stream empty.
+    #[inline]
+    fn got(&mut self, n: usize, plain: bool) {
+        self.drained = plain && n > 0 && self.end + n < self.buf.len();
         self.end += n;
         self.received += n as u64;
-        Ok(n)
+    }
+
+    /// [`fill`](Self::fill) for a wait that may run long and end late (between keep-alive
+    /// requests): when the last read emptied the stream and the responses leave without
+    /// parking, it parks on the stream's readiness with no timer and no read tried first,
+    /// the read coming once bytes are there; otherwise it is a `fill` with a deadline.
+    /// Either way it gives up, with an error for which [`is_timeout`] holds, once `until`
+    /// (milliseconds of [`coarse_monotonic_ms`]) has passed: about then, or up to a
+    /// tenth of a second later (the server's sweep wakes it).
+    pub(crate) fn fill_parked(&mut self, limit: usize, until: u64) -> io::Result<usize> {
+        self.flush()?;
+        if !self.drained {
+            let left = until.saturating_sub(coarse_monotonic_ms()).max(1);
+            return self.fill(limit, Some(Duration::from_millis(left)));
+        }
+        self.make_room(limit)?;
+        loop {
+            self.t.park(until);
+            match self.t.try_read(&mut self.buf[self.end..])? {
+                Some(n) => {
+                    self.got(n, true);
+                    return Ok(n);
+                }
+                // Woken early (a write's readiness, a wake-up meant for an earlier park)
+                // or late enough.
+                None if coarse_monotonic_ms() < until => continue,
+                None => return Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
     }
 
     fn make_room(&mut self, limit: usize) -> io::Result<()> {
@@ -438,6 +504,7 @@ impl<T: Transport> ConnIo<T> {
     /// Reads bytes only to drop them (a closing connection's last input), into the read
     /// buffer: no other buffer is needed, and none on the green thread's small stack.
     pub(crate) fn read_discard(&mut self, timeout: Duration, raw: bool) -> io::Result<usize> {
+        self.drained = false;
         self.t.set_read_timeout(Some(timeout))?;
         self.read_timeout = None;
         (self.start, self.end) = (0, 0);
@@ -454,6 +521,7 @@ impl<T: Transport> ConnIo<T> {
     /// Runs the stream's TLS handshake within `timeout`, what was received so far being
     /// its first bytes (TLS keeps its own buffers from then on).
     pub(crate) fn tls_handshake(&mut self, timeout: Option<Duration>) -> io::Result<Handshake> {
+        self.drained = false;
         let r = self
             .t
             .tls_handshake(&self.buf[self.start..self.end], timeout);
@@ -482,6 +550,7 @@ impl<T: Transport> ConnIo<T> {
     /// hibernates; the next read makes the read buffer again
     /// ([`READ_BUF`](super::conn::READ_BUF) bytes).
     pub(crate) fn release_buffers(&mut self) {
+        self.drained = false;
         if self.out.is_empty() {
             self.out = Vec::new();
         }
@@ -502,7 +571,19 @@ impl<T: Transport> ConnIo<T> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = self.t.write_all(&self.out);
+        // After a read that emptied the stream, a write that does not park keeps what
+        // arrived since on record for `fill_parked`.
+        let mut at = 0;
+        while self.drained && at < self.out.len() {
+            match self.t.try_write(&self.out[at..]) {
+                Ok(Some(n @ 1..)) => at += n,
+                _ => self.drained = false,
+            }
+        }
+        let r = match at < self.out.len() {
+            true => self.t.write_all(&self.out[at..]),
+            false => Ok(()),
+        };
         self.sent += self.out.len() as u64;
         self.out.clear();
         r?;
@@ -512,6 +593,7 @@ impl<T: Transport> ConnIo<T> {
 
     /// Sends what is queued, then `more`, without copying `more` into the buffer.
     pub(crate) fn send(&mut self, more: &[u8]) -> io::Result<()> {
+        self.drained = false;
         let r = self.t.write_all(&self.out);
         self.sent += (self.out.len() + more.len()) as u64;
         self.out.clear();
@@ -546,6 +628,46 @@ mod tests {
         }
         assert_eq!(total, 8192);
         assert_eq!(io.buffered().len(), 8192);
+    }
+
+    /// What `fill_parked` relies on: a read that left room found the stream empty, a write
+    /// that did not park keeps that so, and anything that may park forgets it.
+    #[test]
+    fn a_read_that_leaves_room_drains_until_a_parking_write() {
+        let mut io = io_over(b"GET / HTTP/1.1\r\n\r\n", 4096);
+        assert!(!io.drained, "nothing read yet");
+        io.fill(4096, None).unwrap();
+        assert!(io.drained, "a short read empties the stream");
+        io.out().extend_from_slice(b"answer");
+        io.flush().unwrap();
+        assert!(io.drained, "a write that does not park keeps it");
+        io.send(b"more").unwrap();
+        assert!(!io.drained, "send parks");
+        io.fill(4096, None).unwrap();
+        assert!(!io.drained, "the end of the stream is no short read");
+        let mut io = io_over(b"0123456789", 4096);
+        io.fill(4096, None).unwrap();
+        let _ = io.transport_mut();
+        assert!(!io.drained, "the stream lent out may park");
+        // A read that fills the space may leave bytes behind.
+        let mut io = io_over(&[b'x'; 8192], 4096);
+        io.fill(8192, None).unwrap();
+        assert!(!io.drained);
+    }
+
+    /// Drained, `fill_parked` parks (at once in memory) and reads; otherwise it reads with
+    /// a deadline; either way what arrives is what `fill` would give.
+    #[test]
+    fn fill_parked_reads_like_fill() {
+        let mut io = io_over(b"first", 4096);
+        io.fill(4096, None).unwrap();
+        assert!(io.drained);
+        let until = coarse_monotonic_ms() + 1000;
+        assert_eq!(io.fill_parked(4096, until).unwrap(), 0, "end of stream");
+        io.transport_mut().push(b" second");
+        assert!(!io.drained);
+        assert_eq!(io.fill_parked(4096, until).unwrap(), 7);
+        assert_eq!(io.buffered(), b"first second");
     }
 
     #[test]
