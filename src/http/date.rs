@@ -21,7 +21,20 @@ std::thread_local! {
 /// The current date, formatted at most once a second on each OS thread.
 #[inline]
 pub fn now() -> HttpDate {
-    let secs = coarse_unix_secs();
+    at(second())
+}
+
+/// The current second since the Unix epoch, on the clock [`now`] reads: what to compare
+/// to tell whether a date formatted earlier is still current.
+#[inline]
+pub(crate) fn second() -> u64 {
+    coarse_unix_secs()
+}
+
+/// The date of `secs` (a [`second`] read just before), formatted at most once a second
+/// on each OS thread.
+#[inline]
+pub(crate) fn at(secs: u64) -> HttpDate {
     CACHE.with(|c| {
         let (cached, date) = c.get();
         if cached == secs {

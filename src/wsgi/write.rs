@@ -16,7 +16,7 @@ use super::io::{ConnIo, Transport};
 use super::response::{BodyKind, ChunkIter, HeaderText, ResponseHead};
 use super::Body;
 use crate::green::{is_cancel, panic_message, run_until, Deadline, Ran};
-use crate::http::date::{self, HttpDate};
+use crate::http::date;
 use crate::http::encode::{self, Framing};
 use crate::http::request::{RequestHead, Version};
 
@@ -176,7 +176,7 @@ fn write_response<T: Transport>(
     let known = known_length(resp, &body);
     let (framing, keep_alive) =
         encode::response_framing(version, is_head, resp.code, known, keep_alive);
-    let date = date::now();
+    let second = date::second();
     let ResponseHead {
         status,
         headers,
@@ -190,7 +190,7 @@ fn write_response<T: Transport>(
         framing,
         version,
         keep_alive,
-        date: &date,
+        second,
     };
     if written.is_for(&texts) {
         out.extend_from_slice(&written.bytes);
@@ -203,7 +203,7 @@ fn write_response<T: Transport>(
             framing,
             version,
             keep_alive,
-            &date,
+            &date::at(second),
         );
         written.keep(&texts, &out[start..]);
     }
@@ -250,7 +250,8 @@ struct HeadTexts<'a> {
     framing: Framing,
     version: Version,
     keep_alive: bool,
-    date: &'a HttpDate,
+    /// The second of its `Date` (see [`date::second`]).
+    second: u64,
 }
 
 /// The last response head a connection wrote, kept to be written again as it is when the
@@ -265,7 +266,9 @@ pub(crate) struct HeadCache {
     texts: Vec<(usize, usize)>,
     /// The framing, version and keep-alive; `None` when nothing is kept.
     shape: Option<(Framing, Version, bool)>,
-    date: HttpDate,
+    /// The second of its `Date`: compared as a number, not as the 29 bytes of text (which
+    /// would be copied to the stack and read back at once, a stalled load).
+    second: u64,
     bytes: Vec<u8>,
 }
 
@@ -286,7 +289,7 @@ impl HeadCache {
     #[inline]
     fn is_for(&self, t: &HeadTexts<'_>) -> bool {
         self.shape == Some((t.framing, t.version, t.keep_alive))
-            && self.date == *t.date
+            && self.second == t.second
             && self.texts.len() == 1 + 2 * t.headers.len()
             && status_key(t.status) == Some(self.texts[0])
             && t.headers
@@ -310,7 +313,7 @@ impl HeadCache {
             }
         }
         self.shape = Some((t.framing, t.version, t.keep_alive));
-        self.date = *t.date;
+        self.second = t.second;
         self.bytes.clear();
         self.bytes.extend_from_slice(bytes);
     }
