@@ -184,14 +184,19 @@ impl Conn {
     /// a stop or a shed. It may also return early: the caller reads without waiting, and
     /// parks again or gives up. For waits long enough that a tenth of a second does not
     /// matter (between keep-alive requests): a read with a deadline registers a timer for
-    /// every wait and tries the read before it parks, this does neither.
-    pub(crate) fn park(&self, wake_at: u64) {
+    /// every wait and tries the read before it parks, this does neither. Returns `false`,
+    /// at once, if there is no sweep to wake it (its thread could not start): wait with a
+    /// deadline instead.
+    pub(crate) fn park(&self, wake_at: u64) -> bool {
+        if !super::sweep::ensure(&self.active.0) {
+            return false;
+        }
         let entry = &self.entry;
         entry.waker.get_or_init(|| self.stream.waker());
-        super::sweep::ensure(&self.active.0);
         entry.wake_at.store(wake_at.max(1), Ordering::Release);
         self.stream.wait_readable();
         entry.wake_at.store(0, Ordering::Relaxed);
+        true
     }
 
     /// Moves to `to` unless the server closed the connection (`CLOSING` stays).

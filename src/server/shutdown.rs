@@ -55,8 +55,9 @@ pub(crate) struct Registry {
     pub(crate) graceful_timeout: Duration,
     /// Shares accepting with the other workers of a master (see [`AcceptGate`]).
     pub(crate) gate: Option<Arc<dyn AcceptGate>>,
-    /// Set once the sweep that wakes parked connections runs (see [`super::sweep`]).
-    pub(super) sweeping: std::sync::OnceLock<()>,
+    /// Whether the sweep that wakes parked connections runs, once it was started (see
+    /// [`super::sweep`]).
+    pub(super) sweeping: std::sync::OnceLock<bool>,
 }
 
 impl Registry {

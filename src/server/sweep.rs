@@ -19,21 +19,19 @@ use super::shutdown::Registry;
 /// How often the sweep runs: the lateness a parked connection may be woken with.
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
-/// Starts the sweep of `registry`, once; it ends when the registry is dropped.
-pub(super) fn ensure(registry: &Arc<Registry>) {
-    if registry.sweeping.get().is_some() {
-        return;
-    }
-    registry.sweeping.get_or_init(|| {
+/// Starts the sweep of `registry`, once; it ends when the registry is dropped. Returns
+/// whether it runs (a thread could be started).
+pub(super) fn ensure(registry: &Arc<Registry>) -> bool {
+    *registry.sweeping.get_or_init(|| {
         let weak = Arc::downgrade(registry);
         let spawned = std::thread::Builder::new()
             .name("greenlight-sweep".into())
             .spawn(move || run(weak));
-        if let Err(e) = spawned {
-            // Parked connections then wait for readiness, a stop or a shed alone.
-            log::error!("cannot start the idle sweep: {e}");
+        if let Err(e) = &spawned {
+            log::error!("cannot start the idle sweep (keep-alive waits use timers): {e}");
         }
-    });
+        spawned.is_ok()
+    })
 }
 
 fn run(registry: Weak<Registry>) {

@@ -103,9 +103,12 @@ pub(crate) trait Transport: Read + Write {
 
     /// Parks until the stream may be readable, or about `wake_at` (milliseconds of
     /// [`coarse_monotonic_ms`]); it may return early. Bytes that arrived since the last
-    /// read end it at once, unless a parking write came in between. In memory, returns
-    /// at once.
-    fn park(&self, _wake_at: u64) {}
+    /// read end it at once, unless a parking write came in between. `false`: it cannot
+    /// (nothing would wake it at `wake_at`), and returned at once. In memory, returns at
+    /// once.
+    fn park(&self, _wake_at: u64) -> bool {
+        true
+    }
 
     /// Reads what has arrived without waiting (`Ok(None)`: nothing yet); see
     /// [`Stream::try_read`](crate::net::Stream). In memory, a plain read (it never waits).
@@ -202,8 +205,8 @@ impl Transport for Conn {
         self.stream_mut().try_write(buf)
     }
 
-    fn park(&self, wake_at: u64) {
-        Conn::park(self, wake_at);
+    fn park(&self, wake_at: u64) -> bool {
+        Conn::park(self, wake_at)
     }
 
     fn wait_readable(&self) {
@@ -460,13 +463,12 @@ impl<T: Transport> ConnIo<T> {
     /// tenth of a second later (the server's sweep wakes it).
     pub(crate) fn fill_parked(&mut self, limit: usize, until: u64) -> io::Result<usize> {
         self.flush()?;
-        if !self.drained {
-            let left = until.saturating_sub(coarse_monotonic_ms()).max(1);
-            return self.fill(limit, Some(Duration::from_millis(left)));
-        }
         self.make_room(limit)?;
         loop {
-            self.t.park(until);
+            if !self.drained || !self.t.park(until) {
+                let left = until.saturating_sub(coarse_monotonic_ms()).max(1);
+                return self.fill(limit, Some(Duration::from_millis(left)));
+            }
             match self.t.try_read(&mut self.buf[self.end..])? {
                 Some(n) => {
                     self.got(n, true);
