@@ -37,9 +37,9 @@ pub(crate) struct ConnEntry {
     pub(crate) thread: Mutex<Option<CoHandle>>,
     /// The peer, for log lines.
     pub(crate) peer: String,
-    /// While the connection is [`park`](Conn::park)ed: when the sweep wakes it (see
-    /// [`super::shed::now_ms`]); 0 otherwise.
-    pub(crate) wake_at: AtomicU64,
+    /// Its slot in the registry's [`Parked`](super::sweep::Parked) table, claimed at its
+    /// first [`park`](Conn::park) (`None`: the table was full).
+    pub(crate) slot: OnceLock<Option<usize>>,
     /// What ends a park, made at the first.
     pub(crate) waker: OnceLock<IoWaker>,
 }
@@ -54,7 +54,7 @@ impl ConnEntry {
             socket: SocketRef::of(stream),
             thread: Mutex::new(None),
             peer: peer.to_string(),
-            wake_at: AtomicU64::new(0),
+            slot: OnceLock::new(),
             waker: OnceLock::new(),
         }
     }
@@ -188,14 +188,21 @@ impl Conn {
     /// at once, if there is no sweep to wake it (its thread could not start): wait with a
     /// deadline instead.
     pub(crate) fn park(&self, wake_at: u64) -> bool {
-        if !super::sweep::ensure(&self.active.0) {
+        let registry = &self.active.0;
+        if !super::sweep::ensure(registry) {
             return false;
         }
         let entry = &self.entry;
-        entry.waker.get_or_init(|| self.stream.waker());
-        entry.wake_at.store(wake_at.max(1), Ordering::Release);
+        let Some(slot) = *entry.slot.get_or_init(|| {
+            entry.waker.get_or_init(|| self.stream.waker());
+            registry.parked.claim(entry)
+        }) else {
+            return false;
+        };
+        let slot = registry.parked.slot(slot);
+        slot.store(wake_at.max(1), Ordering::Release);
         self.stream.wait_readable();
-        entry.wake_at.store(0, Ordering::Relaxed);
+        slot.store(0, Ordering::Relaxed);
         true
     }
 

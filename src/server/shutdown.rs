@@ -58,6 +58,8 @@ pub(crate) struct Registry {
     /// Whether the sweep that wakes parked connections runs, once it was started (see
     /// [`super::sweep`]).
     pub(super) sweeping: std::sync::OnceLock<bool>,
+    /// When parked connections are to be woken.
+    pub(super) parked: super::sweep::Parked,
 }
 
 impl Registry {
@@ -77,6 +79,7 @@ impl Registry {
             graceful_timeout,
             gate: None,
             sweeping: std::sync::OnceLock::new(),
+            parked: super::sweep::Parked::new(),
         }
     }
 
@@ -134,7 +137,10 @@ impl Registry {
     }
 
     pub(crate) fn deregister(&self, id: u64) {
-        self.conns.lock().expect("conns lock").remove(&id);
+        let entry = self.conns.lock().expect("conns lock").remove(&id);
+        if let Some(slot) = entry.and_then(|e| e.slot.get().copied().flatten()) {
+            self.parked.free(slot);
+        }
     }
 
     /// Counts a connection out and gives back its permit (its green thread ended).
@@ -161,6 +167,9 @@ impl Registry {
             .collect();
         for id in &dead {
             let entry = conns.remove(id).expect("listed");
+            if let Some(&Some(slot)) = entry.slot.get() {
+                self.parked.free(slot);
+            }
             let thread = entry.thread.lock().expect("entry lock").take();
             let why = match thread.map(CoHandle::join) {
                 Some(CoExit::StackOverflow) => {
