@@ -485,7 +485,8 @@ impl<A: App, T: Transport> Connection<A, T> {
             && wait.map_or(true, |w| w > HIBERNATE_AFTER)
             && self.io.transport().can_hibernate();
         let got = if hibernate {
-            // A wait that ends late by a sweep costs nothing: it lasts as long either way.
+            // The park may end up to a sweep late: the keep-alive timeout counts from its
+            // start, not from its end.
             let from = coarse_monotonic_ms();
             let r = self.io.fill_parked(svc.max_head, from + HIBERNATE_AFTER_MS);
             if r.as_ref().is_err_and(is_timeout) {
