@@ -251,6 +251,34 @@ fn the_endpoint_answers_only_metrics_and_a_silent_scraper_blocks_nothing() {
     let _ = silent.write_all(b"");
 }
 
+/// With every scraper thread held (silent scrapers), the next scraper waits for one to
+/// free instead of being closed unanswered.
+#[test]
+fn a_scraper_beyond_the_thread_limit_waits_for_a_free_thread() {
+    let (_p, port, metrics) = with_metrics("hello", &[]);
+    booted(port);
+    // The endpoint's limit is 4 threads; these hold them all (accepted in order).
+    let mut silent: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(("127.0.0.1", metrics)).unwrap())
+        .collect();
+    let (sent, is_sent) = std::sync::mpsc::channel();
+    let scraper = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        sent.send(()).unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).map(|_| answer)
+    });
+    is_sent.recv().unwrap();
+    // One silent scraper hangs up: its thread is free for the waiting one.
+    drop(silent.pop());
+    let answer = scraper.join().unwrap().expect("an answer, not a reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("greenlight_requests_total"), "{answer}");
+}
+
 #[test]
 fn statsd_gets_gunicorns_metrics_with_the_prefix() {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -198,13 +198,24 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> crate::Result<()> {
 }
 
 /// Accepts scrapers, each on a thread of its own (at most `MAX_SCRAPERS`): a slow one
-/// holds only its own thread, never the supervision loop.
+/// holds only its own thread, never the supervision loop. With every thread busy, the
+/// next scraper waits for one (a scraper that has its answer may not have given its
+/// thread back yet), and is closed unanswered only after `SCRAPE_TIMEOUT`.
 fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
     static BUSY: AtomicUsize = AtomicUsize::new(0);
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        if BUSY.fetch_add(1, Ordering::SeqCst) >= MAX_SCRAPERS {
+        let waited = Instant::now();
+        let mut has_thread = false;
+        while waited.elapsed() < SCRAPE_TIMEOUT {
+            if BUSY.fetch_add(1, Ordering::SeqCst) < MAX_SCRAPERS {
+                has_thread = true;
+                break;
+            }
             BUSY.fetch_sub(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !has_thread {
             continue;
         }
         let s = state.clone();
