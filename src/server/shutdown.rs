@@ -138,8 +138,8 @@ impl Registry {
 
     pub(crate) fn deregister(&self, id: u64) {
         let entry = self.conns.lock().expect("conns lock").remove(&id);
-        if let Some(slot) = entry.and_then(|e| e.slot.get().copied().flatten()) {
-            self.parked.free(slot);
+        if let Some(entry) = entry {
+            self.parked.free_of(&entry);
         }
     }
 
@@ -167,9 +167,7 @@ impl Registry {
             .collect();
         for id in &dead {
             let entry = conns.remove(id).expect("listed");
-            if let Some(&Some(slot)) = entry.slot.get() {
-                self.parked.free(slot);
-            }
+            self.parked.free_of(&entry);
             let thread = entry.thread.lock().expect("entry lock").take();
             let why = match thread.map(CoHandle::join) {
                 Some(CoExit::StackOverflow) => {

@@ -67,8 +67,15 @@ impl Parked {
         Some(slot)
     }
 
-    /// Gives back the slot of a connection that closed.
-    pub(super) fn free(&self, slot: usize) {
+    /// Gives back the slot of `entry`, a connection that closed, if it claimed one.
+    pub(super) fn free_of(&self, entry: &ConnEntry) {
+        if let Some(&Some(slot)) = entry.slot.get() {
+            self.free(slot);
+        }
+    }
+
+    /// Gives back a slot.
+    fn free(&self, slot: usize) {
         self.slot(slot).store(0, Ordering::Relaxed);
         let mut owners = self.owners.lock().expect("parked lock");
         owners.of[slot] = None;
