@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::builder::WsgiOptions;
 use super::environ::{latin1, ConnInfo};
 use super::input::{BodyIo, BodyReader};
-use super::io::{is_full, is_timeout, ConnIo, MemStream, Transport};
+use super::io::{is_full, is_timeout, ConnIo, MemStream, Transport, READ_BUF, READ_FIRST};
 use super::log::{AccessLog, Exchange};
 use super::pace::Pace;
 use super::preface::{read_proxy_header, PrefaceError, PLAINTEXT_ANSWER};
@@ -42,9 +42,6 @@ use crate::logging::LineBudget;
 use crate::metrics::Recorder;
 use crate::net::{AllowList, Handshake};
 
-/// Initial read buffer of a connection. Grows for large heads and bodies, and is shrunk
-/// back when the connection goes idle.
-pub(crate) const READ_BUF: usize = 4096;
 /// Initial write buffer of a connection.
 const WRITE_BUF: usize = 1024;
 /// Flush pipelined responses once this much is waiting.
@@ -260,7 +257,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         let deadline = svc.request_timeout.map(|_| Deadline::new(None));
         Connection {
             svc,
-            io: ConnIo::new(t, READ_BUF, WRITE_BUF),
+            io: ConnIo::new(t, READ_FIRST, WRITE_BUF),
             info,
             client_ip,
             trust_scheme: false,
@@ -848,7 +845,7 @@ pub(crate) fn with_environ<R>(
     };
     let mut mem = MemStream::default();
     mem.push(&raw[n..]);
-    let mut io = ConnIo::new(mem, READ_BUF, 0);
+    let mut io = ConnIo::new(mem, READ_FIRST, 0);
     let mut body = BodyReader::new(None, None, 0);
     body.start(&head)?;
     let info = in_memory_info(peer);

@@ -283,6 +283,14 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// A connection's first read buffer, and the one it makes again after giving it back:
+/// room for the heads most clients send, on the heap of every busy connection (10,000
+/// clients in a slow request hold 10,000 of them).
+pub(crate) const READ_FIRST: usize = 1024;
+/// What a read buffer grows to once a read filled it (a pipelining client, a large head, a
+/// body): larger reads, kept until the connection goes idle.
+pub(crate) const READ_BUF: usize = 4096;
+
 /// A stream with its read and write buffers.
 ///
 /// `buf[start..end]` holds received bytes not yet consumed; `buf[held]` lies behind
@@ -487,20 +495,37 @@ impl<T: Transport> ConnIo<T> {
             self.start = 0;
             self.end = 0;
         }
-        if self.end < self.buf.len() {
+        let len = self.buf.len();
+        if self.end < len {
             return Ok(());
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        } else if self.buf.len() < limit {
-            let new = (self.buf.len() * 2).clamp(4096, limit);
-            self.buf.resize(new, 0);
+        // Full. A buffer at its working size makes room by compacting; a smaller one (a
+        // connection's first, or one given back while idle) grows to it once a read
+        // filled it, which a client that pipelines or sends large heads soon does; a
+        // buffer at its limit can only be compacted.
+        if self.start > 0 && (len >= READ_BUF || len >= limit) {
+            self.compact();
+        } else if len < limit {
+            self.compact();
+            let grown = match len {
+                0 => READ_FIRST,
+                l if l < READ_BUF => READ_BUF,
+                l => l * 2,
+            };
+            self.buf.resize(grown.min(limit), 0);
         } else {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer limit"));
         }
         Ok(())
+    }
+
+    /// Moves the bytes not yet consumed to the buffer's start.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
     }
 
     /// Reads bytes only to drop them (a closing connection's last input), into the read
@@ -511,7 +536,7 @@ impl<T: Transport> ConnIo<T> {
         self.read_timeout = None;
         (self.start, self.end) = (0, 0);
         if self.buf.is_empty() {
-            self.buf.resize(super::conn::READ_BUF, 0);
+            self.buf.resize(READ_FIRST, 0);
         }
         if raw {
             self.t.read_raw(&mut self.buf)
@@ -549,8 +574,7 @@ impl<T: Transport> ConnIo<T> {
     /// Frees whichever buffer holds nothing: the write buffer once flushed, the read
     /// buffer once what it holds has been read. For a connection handed over to another
     /// protocol (which reads and writes the stream itself), and for an idle one that
-    /// hibernates; the next read makes the read buffer again
-    /// ([`READ_BUF`](super::conn::READ_BUF) bytes).
+    /// hibernates; the next read makes the read buffer again ([`READ_FIRST`] bytes).
     pub(crate) fn release_buffers(&mut self) {
         self.drained = false;
         if self.out.is_empty() {
@@ -630,6 +654,32 @@ mod tests {
         }
         assert_eq!(total, 8192);
         assert_eq!(io.buffered().len(), 8192);
+    }
+
+    /// A connection starts with a small buffer; a read that fills it makes it grow to the
+    /// working size even when part of it was consumed (pipelined requests), and a buffer
+    /// given back is made small again.
+    #[test]
+    fn a_small_first_buffer_grows_once_a_read_fills_it() {
+        let mut io = io_over(&[b'x'; 8000], READ_FIRST);
+        assert_eq!(io.fill(8192, None).unwrap(), READ_FIRST);
+        io.consume(READ_FIRST - 10);
+        assert_eq!(io.fill(8192, None).unwrap(), READ_BUF - 10);
+        assert_eq!((io.buf.len(), io.buffered().len()), (READ_BUF, READ_BUF));
+        let mut io = io_over(b"GET / HTTP/1.1\r\n\r\n", READ_FIRST);
+        io.fill(8192, None).unwrap();
+        io.consume(18);
+        io.release_buffers();
+        assert!(io.buf.is_empty());
+        io.transport_mut().push(b"next");
+        assert_eq!(io.fill(8192, None).unwrap(), 4);
+        assert_eq!(io.buf.len(), READ_FIRST);
+        // A limit below the working size is a ceiling.
+        let mut io = io_over(&[b'x'; 3000], READ_FIRST);
+        io.fill(2000, None).unwrap();
+        io.fill(2000, None).unwrap();
+        assert_eq!(io.buffered().len(), 2000);
+        assert!(is_full(&io.fill(2000, None).unwrap_err()));
     }
 
     /// What `fill_parked` relies on: a read that left room found the stream empty, a write
