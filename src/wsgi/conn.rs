@@ -42,8 +42,6 @@ use crate::logging::LineBudget;
 use crate::metrics::Recorder;
 use crate::net::{AllowList, Handshake};
 
-/// Initial write buffer of a connection.
-const WRITE_BUF: usize = 1024;
 /// Flush pipelined responses once this much is waiting.
 const WBUF_FLUSH: usize = 64 * 1024;
 /// A write buffer that grew past this is given back when the connection goes idle.
@@ -257,7 +255,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         let deadline = svc.request_timeout.map(|_| Deadline::new(None));
         Connection {
             svc,
-            io: ConnIo::new(t, READ_FIRST, WRITE_BUF),
+            io: ConnIo::new(t, READ_FIRST, 0),
             info,
             client_ip,
             trust_scheme: false,

@@ -567,7 +567,7 @@ impl<T: Transport> ConnIo<T> {
             self.end = 0;
         }
         if self.out.is_empty() && self.out.capacity() > write {
-            self.out = Vec::with_capacity(1024);
+            self.out = Vec::new();
         }
     }
 

@@ -22,6 +22,8 @@ use crate::http::request::{RequestHead, Version};
 
 /// A response body up to this size is copied behind the head and sent in the same write.
 const COALESCE_MAX: usize = 16 * 1024;
+/// Room made for the head of a connection's first response (grown if it is larger).
+const FIRST_HEAD: usize = 256;
 /// A reader body is sent in pieces of this size.
 const READER_PIECE: usize = 16 * 1024;
 
@@ -184,6 +186,15 @@ fn write_response<T: Transport>(
         ..
     } = resp;
     let out = io.out();
+    if out.capacity() == 0 {
+        // A connection's write buffer is made at its first answer, at that answer's size
+        // (what a busy connection holds while its next request runs).
+        let body = match body.kind {
+            BodyKind::Full(ref b) if b.len() <= COALESCE_MAX => b.len(),
+            _ => 0,
+        };
+        out.reserve(FIRST_HEAD + body);
+    }
     let texts = HeadTexts {
         status,
         headers,
