@@ -164,6 +164,20 @@ fn known_length(resp: &ResponseHead, body: &Body) -> Option<u64> {
     }
 }
 
+/// Makes a connection's write buffer at its first answer, at that answer's size: what a
+/// busy connection holds while its next request runs.
+#[inline]
+fn make_write_buffer(out: &mut Vec<u8>, body: &Body) {
+    if out.capacity() > 0 {
+        return;
+    }
+    let body = match body.kind {
+        BodyKind::Full(ref b) if b.len() <= COALESCE_MAX => b.len(),
+        _ => 0,
+    };
+    out.reserve(FIRST_HEAD + body);
+}
+
 /// Writes the response head and body. Returns the body bytes sent and whether the
 /// connection may stay open.
 fn write_response<T: Transport>(
@@ -186,15 +200,7 @@ fn write_response<T: Transport>(
         ..
     } = resp;
     let out = io.out();
-    if out.capacity() == 0 {
-        // A connection's write buffer is made at its first answer, at that answer's size
-        // (what a busy connection holds while its next request runs).
-        let body = match body.kind {
-            BodyKind::Full(ref b) if b.len() <= COALESCE_MAX => b.len(),
-            _ => 0,
-        };
-        out.reserve(FIRST_HEAD + body);
-    }
+    make_write_buffer(out, &body);
     let texts = HeadTexts {
         status,
         headers,
