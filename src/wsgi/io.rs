@@ -310,6 +310,8 @@ pub(crate) struct ConnIo<T> {
     /// The last read emptied the stream, and no write since has cleared the readiness
     /// that came after it (see [`fill_parked`](Self::fill_parked)).
     drained: bool,
+    /// The last read filled the buffer's free space (see [`make_room`](Self::make_room)).
+    filled: bool,
     /// Bytes received and sent since [`take_counts`](Self::take_counts) (for metrics).
     received: u64,
     sent: u64,
@@ -327,6 +329,7 @@ impl<T: Transport> ConnIo<T> {
             out: Vec::with_capacity(write),
             read_timeout: None,
             drained: false,
+            filled: false,
             received: 0,
             sent: 0,
         }
@@ -458,6 +461,7 @@ impl<T: Transport> ConnIo<T> {
     #[inline]
     fn got(&mut self, n: usize, plain: bool) {
         self.drained = plain && n > 0 && self.end + n < self.buf.len();
+        self.filled = n > 0 && self.end + n == self.buf.len();
         self.end += n;
         self.received += n as u64;
     }
@@ -496,14 +500,15 @@ impl<T: Transport> ConnIo<T> {
             self.end = 0;
         }
         let len = self.buf.len();
-        if self.end < len {
+        // A small buffer (a connection's first, or one made again after it was given back)
+        // grows to the working size once a read filled it: a client that pipelines, sends
+        // a large head or a body soon does, and then reads as large as before.
+        let small = len < READ_BUF;
+        if self.end < len && !(small && self.filled) {
             return Ok(());
         }
-        // Full. A buffer at its working size makes room by compacting; a smaller one (a
-        // connection's first, or one given back while idle) grows to it once a read
-        // filled it, which a client that pipelines or sends large heads soon does; a
-        // buffer at its limit can only be compacted.
-        if self.start > 0 && (len >= READ_BUF || len >= limit) {
+        if self.start > 0 && (!small || len >= limit) {
+            // At its working size (or its limit), a buffer makes room by compacting.
             self.compact();
         } else if len < limit {
             self.compact();
@@ -513,9 +518,10 @@ impl<T: Transport> ConnIo<T> {
                 l => l * 2,
             };
             self.buf.resize(grown.min(limit), 0);
-        } else {
+        } else if self.end == len {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer limit"));
         }
+        self.filled = false;
         Ok(())
     }
 
@@ -666,6 +672,11 @@ mod tests {
         io.consume(READ_FIRST - 10);
         assert_eq!(io.fill(8192, None).unwrap(), READ_BUF - 10);
         assert_eq!((io.buf.len(), io.buffered().len()), (READ_BUF, READ_BUF));
+        // Also when what filled it was all consumed (a body the app takes as it comes).
+        let mut io = io_over(&[b'x'; 8000], READ_FIRST);
+        io.fill(65536, None).unwrap();
+        io.consume(READ_FIRST);
+        assert_eq!(io.fill(65536, None).unwrap(), READ_BUF);
         let mut io = io_over(b"GET / HTTP/1.1\r\n\r\n", READ_FIRST);
         io.fill(8192, None).unwrap();
         io.consume(18);
