@@ -5,7 +5,7 @@ Starts the server command (`{bind}` stands for 127.0.0.1:PORT), drives it with
 `wrk -t1 -cN -dDUR --latency '/?ms=100'` (the `sleep` example's handler sleeps that long,
 so about N requests are in flight at any moment), and two thirds into the run reads:
 
-- VmRSS of the server's whole process tree;
+- VmRSS of the server's whole process tree, and of its largest process (the worker);
 - for each process, its green-thread stacks from /proc/PID/smaps (anonymous maps of
   STACK KiB, 256 by default: greenlight's `--stack-size`): how many, and the resident KiB
   each (the pages the deepest moment of a request touched);
@@ -84,7 +84,8 @@ def main():
         wrk.start()
         time.sleep(dur * 2 / 3 + 1)
         procs = tree(server.pid)
-        rss = sum(vm_rss_kib(p) for p in procs)
+        each = [vm_rss_kib(p) for p in procs]
+        rss = sum(each)
         maps = [smaps(p, stack_kib) for p in procs]
         wrk.join()
     finally:
@@ -98,7 +99,8 @@ def main():
     p99 = re.search(r"99%\s+(\S+)", text)
     print(f"{n} connections, 100 ms requests: {rps.group(1) if rps else '?'} requests/s, "
           f"p99 {p99.group(1) if p99 else '?'}")
-    print(f"RSS of the process tree: {rss / 1024:.0f} MiB ({base / 1024:.0f} MiB before the load)")
+    print(f"RSS of the process tree: {rss / 1024:.0f} MiB ({base / 1024:.0f} MiB before the load); "
+          f"of its largest process: {max(each) / 1024:.0f} MiB")
     print(f"green-thread stacks: {stacks}, {stack_rss / 1024:.0f} MiB resident, "
           f"{stack_rss / max(stacks, 1):.1f} KiB each")
     print(f"other anonymous memory: {other / 1024:.0f} MiB, "
