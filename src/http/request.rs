@@ -231,13 +231,14 @@ fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 impl RequestHead {
-    /// An empty head, ready for [`RequestHead::parse`].
+    /// An empty head, ready for [`RequestHead::parse`]. Its list of fields grows to what
+    /// the requests it parses hold and is kept for the next (a connection keeps one head).
     pub fn new() -> Self {
         RequestHead {
             method: Span::default(),
             target: Span::default(),
             version: Version::Http11,
-            headers: Vec::with_capacity(16),
+            headers: Vec::new(),
             body: BodyLength::Empty,
             keep_alive: true,
             expect_continue: false,
