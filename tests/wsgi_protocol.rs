@@ -102,6 +102,63 @@ fn pipelined_requests_are_answered_in_order() {
     srv.stop(Duration::from_secs(1));
 }
 
+/// A connection's first read buffer is small (1 KiB) and grows: heads larger than it, a
+/// batch of pipelined requests that straddles it, and a body far larger, on one connection,
+/// sent whole or a few bytes at a time.
+#[test]
+fn heads_and_bodies_larger_than_the_first_read_buffer_are_served() {
+    let (srv, port) = serve(echo);
+    let cookie = format!("Cookie: s={}\r\n", "c".repeat(3000));
+    let body = "b".repeat(20_000);
+    let mut batch = String::new();
+    for i in 0..40 {
+        batch += &format!(
+            "GET /p/{i} HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "p".repeat(i)
+        );
+    }
+    for dribble in [false, true] {
+        let mut c = connect(port);
+        let mut send = |bytes: &[u8]| {
+            if dribble {
+                for piece in bytes.chunks(700) {
+                    c.send(piece);
+                    std::thread::yield_now();
+                }
+            } else {
+                c.send(bytes);
+            }
+        };
+        send(format!("GET /big HTTP/1.1\r\nHost: x\r\n{cookie}\r\n").as_bytes());
+        send(batch.as_bytes());
+        send(
+            format!(
+                "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        send(
+            format!("GET /last HTTP/1.1\r\nHost: x\r\n{cookie}Connection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        let mut want = vec!["GET /big  []".to_owned()];
+        want.extend((0..40).map(|i| format!("GET /p/{i}  []")));
+        want.push(format!("POST /up  [{body}]"));
+        want.push("GET /last  []".to_owned());
+        for w in want {
+            let r = c.read_response().unwrap();
+            assert_eq!(
+                (r.status, String::from_utf8(r.body).unwrap()),
+                (200, w),
+                "dribbled: {dribble}"
+            );
+        }
+        assert!(c.is_closed(), "Connection: close honoured");
+    }
+    srv.stop(Duration::from_secs(1));
+}
+
 #[test]
 fn http10_closes_by_default_and_keeps_alive_when_asked() {
     let (srv, port) = serve(echo);
