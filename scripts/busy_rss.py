@@ -18,7 +18,8 @@ form of this load is `../shared/bench/multicore.py`'s c10k column.
     python3 scripts/busy_rss.py 10000 'target/release/examples/sleep --bind {bind} \\
         --threads 1 --worker-connections 20000 --keep-alive 60 --backlog 8192'
 
-Environment: DUR (seconds, 8), PORT (18600), STACK (KiB, 256). Requires wrk, a hard
+Environment: DUR (seconds, 8), PORT (18600), STACK (KiB, 256), WRK (the wrk to run),
+WRK_THREADS (its -t, 1). Requires wrk, a hard
 `ulimit -n` above N + 100, and python3; installs nothing. Pins nothing: on a small machine
 wrk and the server share the CPUs, which changes requests/s but not memory per connection.
 """
@@ -79,7 +80,8 @@ def main():
         base = sum(vm_rss_kib(p) for p in tree(server.pid))
         out = {}
         wrk = threading.Thread(target=lambda: out.update(text=subprocess.run(
-            ["wrk", "-t1", f"-c{n}", f"-d{dur}s", "--latency",
+            [os.environ.get("WRK", "wrk"), f"-t{os.environ.get('WRK_THREADS', '1')}", f"-c{n}",
+             f"-d{dur}s", "--latency",
              f"http://127.0.0.1:{port}/?ms=100"], capture_output=True, text=True).stdout))
         wrk.start()
         time.sleep(dur * 2 / 3 + 1)

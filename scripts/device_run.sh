@@ -4,9 +4,9 @@
 #
 #     cargo build --release --examples
 #     bash ../shared/bench/device-kit.sh          # packs .benchkit/ (wrk, the peers, hello, sleep)
-#     cp scripts/worker_share.py scripts/idle_rss.py .benchkit/
+#     cp scripts/worker_share.py scripts/idle_rss.py scripts/busy_rss.py .benchkit/
 #
-# then give the device tool this command, with carry [".benchkit"] and timeout_s 540:
+# then give the device tool this command, with carry [".benchkit"] and timeout_s 580:
 #
 #     bash scripts/device_run.sh
 #
@@ -17,7 +17,9 @@
 #      connections on a 100 ms sleep handler with the RSS of each process tree.
 #   2. share.txt: each worker's share of a keep-alive load (wrk -c256) with -w 8.
 #   3. idle.txt: RSS per idle keep-alive connection at 10,000, greenlight and hyper.
-# About 7 minutes in all. Ratios, not absolute figures, are what to report.
+#   4. busy.txt: 10,000 connections in a 100 ms request to one process with --threads 8:
+#      RSS of the worker while they are busy, its stacks and the rest per connection.
+# About 8 minutes in all. Ratios, not absolute figures, are what to report.
 set -uo pipefail
 cd "$(dirname "$0")/../.benchkit" || { echo "no .benchkit/: see the header" >&2; exit 2; }
 OUT=${OUT:-/tmp/device-out}
@@ -35,3 +37,5 @@ WRK=./wrkw THREADS=8 CONNS=256 SECS=5 ROUNDS=2 timeout 60 \
 WAIT=2.5 timeout 90 python3 idle_rss.py 10000 \
     greenlight="./hello --bind {bind} --threads 1 --keep-alive 300 --worker-connections 20000" \
     hyper="./hyper_hello {bind}" 2>&1 | tee "$OUT/idle.txt"
+DUR=6 WRK=./wrkw WRK_THREADS=4 timeout 40 taskset -c 0-15 python3 busy_rss.py 10000 \
+    "./sleep --bind {bind} --threads 8 $G" 2>&1 | tee "$OUT/busy.txt"
