@@ -225,6 +225,9 @@ pub(crate) struct MemStream {
     input: Vec<u8>,
     at: usize,
     output: Vec<u8>,
+    /// When not empty, the most each read returns, in turn: bytes arriving in pieces.
+    pieces: Vec<usize>,
+    reads: usize,
 }
 
 impl MemStream {
@@ -241,10 +244,23 @@ impl MemStream {
     pub(crate) fn output(&mut self) -> &mut Vec<u8> {
         &mut self.output
     }
+
+    /// Makes reads return at most `sizes[0]`, then `sizes[1]` bytes, and so on, in a cycle
+    /// (a peer whose bytes arrive in pieces).
+    #[cfg(test)]
+    pub(crate) fn in_pieces(&mut self, sizes: &[usize]) {
+        self.pieces = sizes.to_vec();
+    }
 }
 
 impl Read for MemStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, mut buf: &mut [u8]) -> io::Result<usize> {
+        if !self.pieces.is_empty() {
+            let most = self.pieces[self.reads % self.pieces.len()].max(1);
+            self.reads += 1;
+            let len = buf.len().min(most);
+            buf = &mut buf[..len];
+        }
         let n = (&self.input[self.at..]).read(buf)?;
         self.at += n;
         Ok(n)
