@@ -42,10 +42,16 @@ const fn host_byte(b: u8) -> bool {
         | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
 }
 
+/// A `reg-name` byte that needs no further check: any but the `%` of a pct-encoding.
+const fn plain_host_byte(b: u8) -> bool {
+    host_byte(b) && b != b'%'
+}
+
 static TCHAR: [bool; 256] = table!(tchar);
 static FIELD: [bool; 256] = table!(field_byte);
 static TARGET: [bool; 256] = table!(target_byte);
 static HOST: [bool; 256] = table!(host_byte);
+static PLAIN_HOST: [bool; 256] = table!(plain_host_byte);
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -137,14 +143,14 @@ pub(crate) fn all_field_bytes(s: &[u8]) -> bool {
     position_not(s, 0x20, &FIELD).is_none()
 }
 
-/// The index of the first byte of `s` that may not appear in a request-target (VCHAR or
-/// obs-text).
 /// The index of the first byte of `s` that is not a field-value byte.
 #[inline]
 pub(crate) fn position_not_field(s: &[u8]) -> Option<usize> {
     position_not(s, 0x20, &FIELD)
 }
 
+/// The index of the first byte of `s` that may not appear in a request-target (VCHAR or
+/// obs-text).
 #[inline]
 pub(crate) fn position_not_target(s: &[u8]) -> Option<usize> {
     position_not(s, 0x21, &TARGET)
@@ -172,6 +178,12 @@ fn is_target_byte(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_host_byte(b: u8) -> bool {
     HOST[b as usize]
+}
+
+/// Whether `b` is a `reg-name` byte other than `%` (the bytes of the usual Host value).
+#[inline]
+pub(crate) fn is_plain_host_byte(b: u8) -> bool {
+    PLAIN_HOST[b as usize]
 }
 
 /// Whether `s` is a non-empty token.

@@ -9,7 +9,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::chars::is_host_byte;
+use super::chars::{is_host_byte, is_plain_host_byte};
 
 /// How far a host is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub(crate) fn is_host_field(value: &[u8]) -> bool {
 fn is_plain_host_field(value: &[u8]) -> bool {
     let host = value
         .iter()
-        .position(|&b| !is_host_byte(b) || b == b'%')
+        .position(|&b| !is_plain_host_byte(b))
         .unwrap_or(value.len());
     host > 0
         && match &value[host..] {
