@@ -557,8 +557,9 @@ impl<T: Transport> ConnIo<T> {
         self.t.set_read_timeout(Some(timeout))?;
         self.read_timeout = None;
         (self.start, self.end) = (0, 0);
-        if self.buf.is_empty() {
-            self.buf.resize(READ_FIRST, 0);
+        // The connection is closing: its buffer's size no longer costs anything for long.
+        if self.buf.len() < READ_BUF {
+            self.buf.resize(READ_BUF, 0);
         }
         if raw {
             self.t.read_raw(&mut self.buf)
