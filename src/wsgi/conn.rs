@@ -255,7 +255,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         let deadline = svc.request_timeout.map(|_| Deadline::new(None));
         Connection {
             svc,
-            io: ConnIo::new(t, READ_FIRST, 0),
+            io: ConnIo::new(t, READ_FIRST),
             info,
             client_ip,
             trust_scheme: false,
@@ -843,7 +843,7 @@ pub(crate) fn with_environ<R>(
     };
     let mut mem = MemStream::default();
     mem.push(&raw[n..]);
-    let mut io = ConnIo::new(mem, READ_FIRST, 0);
+    let mut io = ConnIo::new(mem, READ_FIRST);
     let mut body = BodyReader::new(None, None, 0);
     body.start(&head)?;
     let info = in_memory_info(peer);

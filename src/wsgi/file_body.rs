@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn a_memory_stream_falls_back_to_pieces_of_the_range() {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-        let mut io = ConnIo::new(MemStream::default(), 64, 64);
+        let mut io = ConnIo::new(MemStream::default(), 64);
         io.out().extend_from_slice(b"HEAD");
         let Ok(FileSent::Fallback(chunks)) = send(&mut io, temp_file(&data), 5, 150_000) else {
             panic!("expected the fallback");

@@ -334,15 +334,16 @@ pub(crate) struct ConnIo<T> {
 }
 
 impl<T: Transport> ConnIo<T> {
-    /// Buffers of `read` and `write` bytes to start with.
-    pub(crate) fn new(t: T, read: usize, write: usize) -> Self {
+    /// A read buffer of `read` bytes to start with; the write buffer is made by the first
+    /// answer (see `make_write_buffer` in the write module).
+    pub(crate) fn new(t: T, read: usize) -> Self {
         ConnIo {
             t,
             buf: vec![0; read],
             start: 0,
             end: 0,
             held: 0..0,
-            out: Vec::with_capacity(write),
+            out: Vec::new(),
             read_timeout: None,
             drained: false,
             filled: false,
@@ -658,7 +659,7 @@ mod tests {
     fn io_over(bytes: &[u8], read: usize) -> ConnIo<MemStream> {
         let mut m = MemStream::default();
         m.push(bytes);
-        ConnIo::new(m, read, 64)
+        ConnIo::new(m, read)
     }
 
     #[test]
