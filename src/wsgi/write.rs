@@ -459,14 +459,14 @@ fn stream_body<T: Transport>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::super::bench::BytesConn;
     use super::super::{Body, Environ, StartResponse};
 
     /// The answer without its `Date` line (the second may tick between two answers).
-    fn undated(answer: &[u8]) -> String {
+    pub(in crate::wsgi) fn undated(answer: &[u8]) -> String {
         String::from_utf8_lossy(answer)
             .split("\r\n")
             .filter(|l| !l.starts_with("Date: "))
