@@ -160,3 +160,45 @@ fn join_under_a_guard_reports_timeout() {
     g.kill();
     assert_eq!(g.join(), Err(JoinError::Killed));
 }
+
+/// A greenlet woken by its timer (a sleep, a wait that timed out, a delayed start) goes on
+/// running on the worker threads, not on the runtime's one timer thread: otherwise every
+/// sleeper's work would share that thread, and one that blocked it would stall every timer.
+#[test]
+fn greenlets_woken_by_a_timer_run_on_the_worker_threads() {
+    use std::collections::HashSet;
+    use std::thread::{self, ThreadId};
+    // Greenlets started from here are spread over every worker, round robin.
+    let workers: HashSet<ThreadId> = (0..256)
+        .map(|_| greenlight::spawn(|| thread::current().id()))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|g| g.join().unwrap())
+        .collect();
+    let after_a_sleep = (0..32).map(|_| {
+        greenlight::spawn(|| {
+            greenlight::sleep(2 * MS);
+            thread::current().id()
+        })
+    });
+    let after_a_timeout = (0..32).map(|_| {
+        greenlight::spawn(|| {
+            assert_eq!(Event::new().wait_timeout(2 * MS), Err(TimeoutError));
+            thread::current().id()
+        })
+    });
+    let started_late = (0..32).map(|_| greenlight::spawn_later(2 * MS, || thread::current().id()));
+    let woken: Vec<_> = after_a_sleep
+        .chain(after_a_timeout)
+        .chain(started_late)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|g| g.join().unwrap())
+        .collect();
+    for id in woken {
+        assert!(
+            workers.contains(&id),
+            "ran on {id:?}, not on a worker: {workers:?}"
+        );
+    }
+}

@@ -185,6 +185,7 @@ impl WaitQueue {
                 }
                 Err(ParkError::Timeout) => {
                     self.pass_on(&waiter);
+                    super::coroutine::back_to_workers();
                     return Err(TimeoutError);
                 }
                 // Woken, but someone else got there first: wait again.
