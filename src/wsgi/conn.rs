@@ -438,6 +438,8 @@ impl<A: App, T: Transport> Connection<A, T> {
             }
         };
         self.io.take_head(n, &mut self.head_buf);
+        // The app runs without a read buffer unless more bytes came with the head.
+        self.io.spare_read();
         // A complete request is never shed.
         self.idle_marked = false;
         if std::mem::take(&mut self.receiving) && !self.io.transport().set_busy() {

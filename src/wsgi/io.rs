@@ -21,6 +21,8 @@ use crate::green::clock::coarse_monotonic_ms;
 use crate::net::{Handshake, IoWaker, Stream};
 use crate::server::Conn;
 
+use super::spare;
+
 /// What the connection code needs of its stream.
 pub(crate) trait Transport: Read + Write {
     /// Sets how long the next reads may wait (`None`: no limit).
@@ -299,10 +301,9 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// A connection's first read buffer, and the one it makes again after giving it back:
-/// room for the heads most clients send, on the heap of every busy connection (10,000
-/// clients in a slow request hold 10,000 of them).
-pub(crate) const READ_FIRST: usize = 1024;
+/// A connection's first read buffer, and the one it takes again after giving it back: room
+/// for the heads most clients send. One of the thread's [`spare`] buffers when it has one.
+pub(crate) const READ_FIRST: usize = spare::SIZE;
 /// What a read buffer grows to once a read filled it (a pipelining client, a large head, a
 /// body): larger reads, kept until the connection goes idle.
 pub(crate) const READ_BUF: usize = 4096;
@@ -334,12 +335,15 @@ pub(crate) struct ConnIo<T> {
 }
 
 impl<T: Transport> ConnIo<T> {
-    /// A read buffer of `read` bytes to start with; the write buffer is made by the first
-    /// answer (see `make_write_buffer` in the write module).
+    /// A read buffer of `read` bytes to start with; the write buffer is taken by the first
+    /// answer.
     pub(crate) fn new(t: T, read: usize) -> Self {
         ConnIo {
             t,
-            buf: vec![0; read],
+            buf: match read {
+                READ_FIRST => spare::read_buffer(),
+                _ => vec![0; read],
+            },
             start: 0,
             end: 0,
             held: 0..0,
@@ -402,6 +406,17 @@ impl<T: Transport> ConnIo<T> {
         into.clear();
         into.extend_from_slice(&self.buf[self.start..self.start + n]);
         self.start += n;
+    }
+
+    /// Gives the read buffer back to the thread's [`spare`]s when it holds nothing and is
+    /// a small one: a request in the app needs none until it reads a body, and the next
+    /// read takes one again.
+    #[inline]
+    pub(crate) fn spare_read(&mut self) {
+        if self.start == self.end && self.held.is_empty() && self.buf.len() == READ_FIRST {
+            spare::give_read(std::mem::take(&mut self.buf));
+            (self.start, self.end) = (0, 0);
+        }
     }
 
     /// Consumes `used` bytes, of which `data` (relative to them) is body data kept for
@@ -492,12 +507,14 @@ impl<T: Transport> ConnIo<T> {
     /// tenth of a second later (the server's sweep wakes it).
     pub(crate) fn fill_parked(&mut self, limit: usize, until: u64) -> io::Result<usize> {
         self.flush()?;
-        self.make_room(limit)?;
         loop {
+            // Parked, the connection holds no small empty buffer.
+            self.spare_read();
             if !self.drained || !self.t.park(until) {
                 let left = until.saturating_sub(coarse_monotonic_ms()).max(1);
                 return self.fill(limit, Some(Duration::from_millis(left)));
             }
+            self.make_room(limit)?;
             match self.t.try_read(&mut self.buf[self.end..])? {
                 Some(n) => {
                     self.got(n, true);
@@ -517,9 +534,15 @@ impl<T: Transport> ConnIo<T> {
             self.end = 0;
         }
         let len = self.buf.len();
-        // A small buffer (a connection's first, or one made again after it was given back)
-        // grows to the working size once a read filled it: a client that pipelines, sends
-        // a large head or a body soon does, and then reads as large as before.
+        if len == 0 && limit >= READ_FIRST {
+            // Given back: a small one is taken again.
+            self.buf = spare::read_buffer();
+            self.filled = false;
+            return Ok(());
+        }
+        // A small buffer (a connection's first, or one taken again after it was given
+        // back) grows to the working size once a read filled it: a client that pipelines,
+        // sends a large head or a body soon does, and then reads as large as before.
         let small = len < READ_BUF;
         if self.end < len && !(small && self.filled) {
             return Ok(());
@@ -534,7 +557,14 @@ impl<T: Transport> ConnIo<T> {
                 l if l < READ_BUF => READ_BUF,
                 l => l * 2,
             };
-            self.buf.resize(grown.min(limit), 0);
+            if len == READ_FIRST {
+                // The small buffer goes on to be someone else's.
+                let mut larger = vec![0; grown.min(limit)];
+                larger[..self.end].copy_from_slice(&self.buf[..self.end]);
+                spare::give_read(std::mem::replace(&mut self.buf, larger));
+            } else {
+                self.buf.resize(grown.min(limit), 0);
+            }
         } else if self.end == len {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer limit"));
         }
@@ -595,25 +625,40 @@ impl<T: Transport> ConnIo<T> {
         }
     }
 
-    /// Frees whichever buffer holds nothing: the write buffer once flushed, the read
-    /// buffer once what it holds has been read. For a connection handed over to another
-    /// protocol (which reads and writes the stream itself), and for an idle one that
-    /// hibernates; the next read makes the read buffer again ([`READ_FIRST`] bytes).
+    /// Gives back whichever buffer holds nothing (to the thread's [`spare`]s if small):
+    /// the write buffer once flushed, the read buffer once what it holds has been read.
+    /// For a connection handed over to another protocol (which reads and writes the stream
+    /// itself), and for an idle one that hibernates; the next read takes a read buffer
+    /// again ([`READ_FIRST`] bytes).
     pub(crate) fn release_buffers(&mut self) {
         self.drained = false;
         if self.out.is_empty() {
-            self.out = Vec::new();
+            spare::give_write(std::mem::take(&mut self.out));
         }
         if self.start == self.end && self.held.is_empty() {
-            self.buf = Vec::new();
+            spare::give_read(std::mem::take(&mut self.buf));
             (self.start, self.end) = (0, 0);
         }
     }
 
-    /// The write buffer: bytes queued here leave on the next [`flush`](Self::flush).
+    /// The write buffer: bytes queued here leave on the next [`flush`](Self::flush). A
+    /// connection holds one only while it answers: the first bytes queued take one of the
+    /// thread's [`spare`]s, and a flush gives it back.
     #[inline]
     pub(crate) fn out(&mut self) -> &mut Vec<u8> {
+        if self.out.capacity() == 0 {
+            self.out = spare::write_buffer();
+        }
         &mut self.out
+    }
+
+    /// Empties the write buffer once its bytes are sent, giving it back if it is small.
+    #[inline]
+    fn sent_out(&mut self) {
+        self.out.clear();
+        if self.out.capacity() == spare::SIZE {
+            spare::give_write(std::mem::take(&mut self.out));
+        }
     }
 
     /// Sends what is queued.
@@ -635,7 +680,7 @@ impl<T: Transport> ConnIo<T> {
             false => Ok(()),
         };
         self.sent += self.out.len() as u64;
-        self.out.clear();
+        self.sent_out();
         r?;
         // Flushing matters for TLS only (records rustls could not write yet).
         self.t.flush()
@@ -646,9 +691,17 @@ impl<T: Transport> ConnIo<T> {
         self.drained = false;
         let r = self.t.write_all(&self.out);
         self.sent += (self.out.len() + more.len()) as u64;
-        self.out.clear();
+        self.sent_out();
         r?;
         self.t.write_all(more)
+    }
+}
+
+impl<T> Drop for ConnIo<T> {
+    /// A closed connection's small buffers go to the next one.
+    fn drop(&mut self) {
+        spare::give_read(std::mem::take(&mut self.buf));
+        spare::give_write(std::mem::take(&mut self.out));
     }
 }
 

@@ -43,6 +43,7 @@ mod preface;
 mod reply;
 mod request;
 mod response;
+mod spare;
 mod trust;
 mod upgrade;
 pub mod websocket;

@@ -22,7 +22,7 @@ use crate::http::request::{RequestHead, Version};
 
 /// A response body up to this size is copied behind the head and sent in the same write.
 const COALESCE_MAX: usize = 16 * 1024;
-/// Room made for the head of a connection's first response (grown if it is larger).
+/// Room made in the write buffer for a response's head (grown if it is larger).
 const FIRST_HEAD: usize = 256;
 /// A reader body is sent in pieces of this size.
 const READER_PIECE: usize = 16 * 1024;
@@ -164,13 +164,10 @@ fn known_length(resp: &ResponseHead, body: &Body) -> Option<u64> {
     }
 }
 
-/// Makes a connection's write buffer at its first answer, at that answer's size: what a
-/// busy connection holds while its next request runs.
+/// Makes room in the write buffer (a spare one, of `spare::SIZE` bytes, or what answers
+/// queued before left) for an answer's head and a body coalesced with it, at once.
 #[inline]
 fn make_write_buffer(out: &mut Vec<u8>, body: &Body) {
-    if out.capacity() > 0 {
-        return;
-    }
     let body = match body.kind {
         BodyKind::Full(ref b) if b.len() <= COALESCE_MAX => b.len(),
         _ => 0,
