@@ -764,6 +764,45 @@ mod tests {
         assert!(is_full(&io.fill(2000, None).unwrap_err()));
     }
 
+    /// Between a request's head and its answer a connection holds no empty small buffer:
+    /// the read buffer goes back to the thread's spares (and comes back for the next
+    /// read), the write buffer after each flush. Buffers with bytes in them, or grown past
+    /// the spare size, stay.
+    #[test]
+    fn small_empty_buffers_go_back_to_the_spares() {
+        let mut io = io_over(b"GET / HTTP/1.1\r\n\r\n", READ_FIRST);
+        io.fill(8192, None).unwrap();
+        let at = io.buf.as_ptr();
+        let mut head = Vec::new();
+        io.take_head(18, &mut head);
+        io.spare_read();
+        assert!(io.buf.is_empty(), "given back");
+        io.transport_mut().push(b"next");
+        assert_eq!(io.fill(8192, None).unwrap(), 4);
+        assert_eq!(
+            (io.buf.as_ptr(), io.buffered()),
+            (at, &b"next"[..]),
+            "taken again"
+        );
+        io.spare_read();
+        assert_eq!(io.buffered(), b"next", "kept while it holds bytes");
+        io.consume(4);
+        io.out().extend_from_slice(b"answer");
+        assert_eq!(io.out().capacity(), spare::SIZE);
+        io.flush().unwrap();
+        assert_eq!(io.out.capacity(), 0, "the write buffer went back");
+        // Grown ones stay: a pipelining client fills them again.
+        let mut io = io_over(&[b'x'; 5000], READ_FIRST);
+        io.fill(8192, None).unwrap();
+        io.fill(8192, None).unwrap();
+        io.consume(io.buffered().len());
+        io.spare_read();
+        assert_eq!(io.buf.len(), READ_BUF);
+        io.out().extend_from_slice(&[b'y'; 3000]);
+        io.flush().unwrap();
+        assert!(io.out.capacity() >= 3000);
+    }
+
     /// What `fill_parked` relies on: a read that left room found the stream empty, a write
     /// that did not park keeps that so, and anything that may park forgets it.
     #[test]
