@@ -24,6 +24,11 @@ pub(crate) const RECEIVING: u8 = 3;
 pub(crate) const WAITING: u8 = 4;
 
 /// The registry's entry for a live connection: what a stop needs to close or cancel it.
+///
+/// Aligned to a cache line: its state and ages are written on every request by the thread
+/// serving it, and two entries sharing a line (they are allocated side by side) would make
+/// the threads serving them take that line from each other.
+#[repr(align(64))]
 pub(crate) struct ConnEntry {
     /// `BUSY`, `IDLE`, `RECEIVING`, `WAITING` or `CLOSING`.
     pub(crate) state: AtomicU8,

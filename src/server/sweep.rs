@@ -3,10 +3,11 @@
 //!
 //! A keep-alive connection waits for its next request without a timer per wait: it writes
 //! when it should give up into its slot of the registry's [`Parked`] table, and parks on
-//! its socket's readiness. Ten times a second the sweep reads the table (a dense array: ten
-//! thousand connections are 80 KB read in a few microseconds, without the registry's lock)
-//! and wakes the connections whose time has come; they find nothing to read and move on
-//! (to wait without a green thread). Under load a connection's next request comes long
+//! its socket's readiness. Ten times a second the sweep reads the table (an array of a cache
+//! line per slot, so that threads writing their connections' slots never share a line: ten
+//! thousand connections are 640 KB read in microseconds, without the registry's lock) and
+//! wakes the connections whose time has come; they find nothing to read and move on (to
+//! wait without a green thread). Under load a connection's next request comes long
 //! before, and its wait costs two stores to its own slot, instead of a timer armed in a
 //! list its socket shares with other threads' connections and a read tried before every
 //! wait.
@@ -28,11 +29,17 @@ const CHUNKS: usize = 1024;
 /// has parked (claimed at its first park, freed when it closes), 0 when it is not parked.
 /// Slots live in chunks that never move, so a connection keeps a plain index to its own.
 pub(crate) struct Parked {
-    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+    chunks: Box<[OnceLock<Box<[Slot]>>]>,
     /// Slots handed out so far: the sweep reads these.
     high: AtomicUsize,
     owners: Mutex<Owners>,
 }
+
+/// One connection's wake-up time, on a cache line of its own: connections served by
+/// different threads write theirs on every wait, and slots sharing a line would make
+/// those threads take the line from each other.
+#[repr(align(64))]
+struct Slot(AtomicU64);
 
 #[derive(Default)]
 struct Owners {
@@ -61,7 +68,8 @@ impl Parked {
             }
             None => return None,
         };
-        self.chunks[slot / CHUNK].get_or_init(|| (0..CHUNK).map(|_| AtomicU64::new(0)).collect());
+        self.chunks[slot / CHUNK]
+            .get_or_init(|| (0..CHUNK).map(|_| Slot(AtomicU64::new(0))).collect());
         owners.of[slot] = Some(entry.clone());
         self.high.store(owners.of.len(), Ordering::Release);
         Some(slot)
@@ -87,7 +95,7 @@ impl Parked {
         let chunk = self.chunks[slot / CHUNK]
             .get()
             .expect("a claimed slot's chunk");
-        &chunk[slot % CHUNK]
+        &chunk[slot % CHUNK].0
     }
 
     /// Collects the connections parked until `now` or earlier.
@@ -96,7 +104,7 @@ impl Parked {
         for (c, chunk) in self.chunks[..high.div_ceil(CHUNK)].iter().enumerate() {
             let Some(chunk) = chunk.get() else { continue };
             for (i, at) in chunk.iter().enumerate() {
-                let at = at.load(Ordering::Acquire);
+                let at = at.0.load(Ordering::Acquire);
                 if at != 0 && at <= now {
                     slots.push(c * CHUNK + i);
                 }
