@@ -729,7 +729,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         if !self.req.keep_alive {
             return Phase::Linger(!self.body.is_done());
         }
-        if self.io.out().len() >= WBUF_FLUSH && self.io.flush().is_err() {
+        if self.io.queued() >= WBUF_FLUSH && self.io.flush().is_err() {
             return Phase::Closed;
         }
         Phase::Head

@@ -652,6 +652,12 @@ impl<T: Transport> ConnIo<T> {
         &mut self.out
     }
 
+    /// How many bytes wait in the write buffer (taking no buffer when there is none).
+    #[inline]
+    pub(crate) fn queued(&self) -> usize {
+        self.out.len()
+    }
+
     /// Empties the write buffer once its bytes are sent, giving it back if it is small.
     #[inline]
     fn sent_out(&mut self) {
