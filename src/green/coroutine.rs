@@ -223,6 +223,10 @@ pub(crate) fn in_greenlet() -> bool {
 /// ignores any [`Timeout`](super::Timeout) in scope, for the runtime's own polling loops
 /// (a stop waiting for connections must wait its whole period).
 pub(crate) fn pause(d: Duration) {
+    if d.is_zero() {
+        // gevent's `sleep(0)`: a yield, not a round trip through the timer thread.
+        return may::coroutine::yield_now();
+    }
     may::coroutine::sleep(d);
     back_to_workers();
 }
