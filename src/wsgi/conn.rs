@@ -987,6 +987,42 @@ mod tests {
         Body::from(format!("{} {} {n}", env.method(), env.path()))
     }
 
+    std::thread_local! {
+        static SEEN: std::cell::RefCell<Vec<(usize, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    fn spares_seen(_: &mut Environ<'_>, start: StartResponse<'_>) -> Body {
+        SEEN.with_borrow_mut(|s| s.push(super::super::spare::kept()));
+        start.status("200 OK");
+        Body::from("ok")
+    }
+
+    /// While its app runs, a connection with nothing more received holds no buffer: its
+    /// read buffer went back to the thread's spares once the head was taken, its write
+    /// buffer after the last answer left (the in-memory connection runs on this thread).
+    #[test]
+    fn the_app_runs_while_the_buffers_are_spares() {
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let svc = Arc::new(Service::new(
+            spares_seen,
+            &WsgiOptions::default(),
+            None,
+            None,
+        ));
+        let mut mem = MemStream::default();
+        mem.push(&req.repeat(3));
+        mem.in_pieces(&[req.len()]);
+        let peer = MemPeer::default();
+        let mut conn = Connection::new(svc, mem, in_memory_info(&peer), None);
+        conn.run(Phase::Preface);
+        assert_eq!(
+            statuses(&String::from_utf8_lossy(conn.transport_mut().output())).len(),
+            3
+        );
+        // The first answer's write buffer is taken after the first app call.
+        assert_eq!(SEEN.take(), vec![(1, 0), (1, 1), (1, 1)]);
+    }
+
     /// How a connection reads has no say in what it answers: a stream of requests of every
     /// size (heads from 30 bytes to 5 KB, bodies by length and chunked, up to 20 KB), read
     /// whole or in pieces of any size, across the read buffer's growth and compaction, gets

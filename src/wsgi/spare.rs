@@ -92,13 +92,15 @@ fn keep(buf: Vec<u8>, kind: fn(&mut Spares) -> &mut Vec<Vec<u8>>) {
     });
 }
 
+/// How many spare (read, write) buffers this thread keeps.
+#[cfg(test)]
+pub(crate) fn kept() -> (usize, usize) {
+    SPARES.with_borrow(|s| (s.read.len(), s.write.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kept() -> (usize, usize) {
-        SPARES.with_borrow(|s| (s.read.len(), s.write.len()))
-    }
 
     #[test]
     fn buffers_given_back_are_handed_out_again() {
