@@ -57,6 +57,10 @@
 //!   next yield point. Do not catch it with `catch_unwind` and carry on; let it unwind, so
 //!   that guards run. greenlight's primitives may be used from `Drop` while it unwinds (their
 //!   waits then give up at once with a timeout), `may`'s own locks may not.
+//! - **Sleep with greenlight's [`sleep`], not `may::coroutine::sleep`.** `may` resumes a
+//!   coroutine whose sleep (or timed park) ended on its one timer thread, and the rest of
+//!   its work runs there, shared by every sleeper in the process and holding up every timer
+//!   while it runs; greenlight's waits move it back to the worker threads first.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
