@@ -1,9 +1,9 @@
 //! Counting what a worker process serves, in memory its master can read.
 //!
-//! Each worker counts into a [`WorkerCounters`]: plain atomics (relaxed adds, no lock, no
-//! allocation per request) in a shared memory segment the master created for that worker
-//! before starting it (a `memfd` mapped `MAP_SHARED` by both, its descriptor inherited
-//! across the worker's `exec`). The master reads every worker's segment when it is
+//! Each worker counts into a [`WorkerCounters`]: plain atomics (no lock, no allocation per
+//! request; each OS thread writes a shard of its own) in a shared memory segment the
+//! master created for that worker before starting it (a `memfd` mapped `MAP_SHARED` by
+//! both, its descriptor inherited across the worker's `exec`). The master reads every worker's segment when it is
 //! scraped, and when a worker ends, folds its last counts into a retired total: counters
 //! stay monotonic across restarts, whatever killed the worker (even `SIGKILL`: the
 //! counts are in the master's memory too, not in a message the worker had to send).
