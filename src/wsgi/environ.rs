@@ -301,28 +301,41 @@ impl<'a> Environ<'a> {
         }
     }
 
+    /// The request-target without a fragment: RFC 3986 §3.5 ends the path and query at
+    /// `#`, and what follows is no part of either (gunicorn splits it off too). Clients do
+    /// not send one; when one comes it stays in `REQUEST_URI`.
+    fn target_without_fragment(&self) -> &'a [u8] {
+        let t = self.target_bytes();
+        match t.iter().position(|&c| c == b'#') {
+            Some(f) => &t[..f],
+            None => t,
+        }
+    }
+
     /// The path part of the request-target (before `?`), still percent-encoded.
     fn raw_path(&self) -> &'a [u8] {
-        let t = self.target_bytes();
+        let t = self.target_without_fragment();
         let t = match t.iter().position(|&c| c == b'?') {
             Some(q) => &t[..q],
             None => t,
         };
-        // absolute-form: http://host/path -> /path
-        if let Some(rest) = t
-            .strip_prefix(b"http://")
-            .or_else(|| t.strip_prefix(b"https://"))
-        {
-            return match rest.iter().position(|&c| c == b'/') {
-                Some(p) => &rest[p..],
-                None => b"/",
-            };
+        // absolute-form: `scheme://authority/path` -> `/path`, whatever the scheme's case
+        // (RFC 3986 §3.1: "schemes are case-insensitive"); the parser accepted the
+        // authority. An origin-form path starts with `/`, so holds no such prefix.
+        if t.first() != Some(&b'/') && self.head.method.get(self.buf) != b"CONNECT" {
+            if let Some(i) = t.windows(3).position(|w| w == b"://") {
+                let rest = &t[i + 3..];
+                return match rest.iter().position(|&c| c == b'/') {
+                    Some(p) => &rest[p..],
+                    None => b"/",
+                };
+            }
         }
         t
     }
 
     fn query_str(&self) -> &str {
-        let t = self.target_bytes();
+        let t = self.target_without_fragment();
         match t.iter().position(|&c| c == b'?') {
             Some(q) => match ascii(&t[q + 1..]) {
                 Some(s) => s,
@@ -627,6 +640,53 @@ mod tests {
                 assert!(!env.to_vec().iter().any(|(_, v)| v.contains("spoof")));
             },
         );
+    }
+
+    #[test]
+    fn a_fragment_is_no_part_of_the_path_or_the_query() {
+        // (target, PATH_INFO, QUERY_STRING), as gunicorn's urlsplit gives them.
+        let cases: [(&str, &str, &str); 5] = [
+            ("/a#frag", "/a", ""),
+            (
+                "/forums/1/topics/2375?page=1#posts-17408",
+                "/forums/1/topics/2375",
+                "page=1",
+            ),
+            ("/x#f?y=1", "/x", ""),
+            ("http://a/x#f", "/x", ""),
+            ("/p%23q?r=%23", "/p#q", "r=%23"),
+        ];
+        for (target, path, query) in cases {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            with_env(raw.as_bytes(), |env| {
+                assert_eq!(env.get("PATH_INFO"), Some(path), "{target}");
+                assert_eq!(env.get("QUERY_STRING"), Some(query), "{target}");
+                assert_eq!(env.get("REQUEST_URI"), Some(target), "kept whole");
+            });
+        }
+    }
+
+    #[test]
+    fn absolute_form_gives_its_path_whatever_the_scheme_and_its_case() {
+        let cases: [(&str, &str, &str); 6] = [
+            ("http://a/x?q", "/x", "q"),
+            ("HTTP://a/x", "/x", ""),
+            ("Https://a/x?y", "/x", "y"),
+            ("ws://a/x", "/x", ""),
+            ("http://a", "/", ""),
+            ("http://a?q=/b", "/", "q=/b"),
+        ];
+        for (target, path, query) in cases {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            with_env(raw.as_bytes(), |env| {
+                assert_eq!(env.get("PATH_INFO"), Some(path), "{target}");
+                assert_eq!(env.get("QUERY_STRING"), Some(query), "{target}");
+            });
+        }
+        // An origin-form path holding `://` is a path.
+        with_env(b"GET /to/http://b HTTP/1.1\r\nHost: a\r\n\r\n", |env| {
+            assert_eq!(env.get("PATH_INFO"), Some("/to/http://b"));
+        });
     }
 
     #[test]
