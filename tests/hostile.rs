@@ -105,6 +105,46 @@ fn a_body_dribbled_below_the_minimum_rate_gets_408() {
 }
 
 #[test]
+fn a_body_that_begins_late_is_read_in_full() {
+    // The client sends its head, then produces the body (`tar c dir | curl -T - URL`), or
+    // waits for 100 Continue and then takes its time: the minimum rate starts with the
+    // body's first byte, and until then only the body timeout applies.
+    let (srv, port) =
+        serve(WsgiServer::new("127.0.0.1:0", count).body_timeout(Duration::from_secs(30)));
+    let late = GRACE_AND_MORE;
+    let heads: [&[u8]; 3] = [
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    ];
+    let bodies: [&[u8]; 3] = [b"hello", b"5\r\nhello\r\n0\r\n\r\n", b"hello"];
+    let clients: Vec<_> = heads
+        .into_iter()
+        .zip(bodies)
+        .map(|(head, body)| {
+            std::thread::spawn(move || {
+                let mut c = connect(port);
+                c.send(head);
+                if head.windows(6).any(|w| w == b"100-co") {
+                    assert_eq!(c.read_response().unwrap().status, 100);
+                }
+                std::thread::sleep(late);
+                c.send(body);
+                let r = c.read_response().unwrap();
+                (r.status, r.text())
+            })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), (200, "5".to_owned()));
+    }
+    srv.stop(Duration::from_secs(5));
+}
+
+/// Longer than the minimum rate's grace (2 s).
+const GRACE_AND_MORE: Duration = Duration::from_millis(2600);
+
+#[test]
 fn without_a_minimum_rate_only_the_timeouts_apply() {
     let mut server =
         WsgiServer::new("127.0.0.1:0", hello).header_timeout(Duration::from_millis(3500));

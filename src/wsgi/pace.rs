@@ -4,7 +4,10 @@
 //! connection for about the grace, not for the whole header or body timeout.
 //!
 //! Only time spent waiting for the client counts: an app that pauses between reads of the
-//! body does not use up its client's allowance.
+//! body does not use up its client's allowance. Nor does the wait for a body's first byte:
+//! until then only the body timeout applies (as in Apache, whose first body byte gets the
+//! whole `body=` timeout). A client that sends its head and then produces the body, such
+//! as `tar c dir | curl -T - URL`, or one that waits for `100 Continue`, is not too slow.
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +35,8 @@ impl Pace {
     /// How much longer the next read may wait, at `min_rate` bytes a second (0: no
     /// minimum, `None`). `Some(ZERO)`: the client is too slow.
     pub(crate) fn allowance(&self, min_rate: u32) -> Option<Duration> {
-        if min_rate == 0 {
+        // Not begun: no rate to judge yet.
+        if min_rate == 0 || self.received == 0 {
             return None;
         }
         let earned = Duration::from_secs_f64(self.received as f64 / f64::from(min_rate));
@@ -52,9 +56,12 @@ impl Pace {
         self.allowance(min_rate).is_some_and(|a| a.is_zero())
     }
 
-    /// Counts a read that waited since `began` and brought `n` bytes.
+    /// Counts a read that waited since `began` and brought `n` bytes. The wait for the
+    /// first bytes is not counted: the grace starts when they arrive.
     pub(crate) fn record(&mut self, began: Instant, n: usize) {
-        self.waited += began.elapsed();
+        if self.received > 0 {
+            self.waited += began.elapsed();
+        }
         self.received += n as u64;
     }
 }
@@ -93,16 +100,34 @@ mod tests {
         let t = Some(Duration::from_secs(30));
         assert_eq!(pace(60_000, 0).allowance(0), None);
         assert_eq!(pace(60_000, 0).limit(0, t), t);
-        assert_eq!(pace(0, 0).limit(500, t), Some(GRACE));
-        assert_eq!(pace(0, 0).limit(500, None), Some(GRACE));
+        assert_eq!(
+            pace(0, 1).limit(500, t),
+            Some(GRACE + Duration::from_millis(2))
+        );
+        assert_eq!(
+            pace(0, 1).limit(500, None),
+            Some(GRACE + Duration::from_millis(2))
+        );
+    }
+
+    #[test]
+    fn before_the_first_byte_only_the_timeout_applies() {
+        let t = Some(Duration::from_secs(30));
+        assert_eq!(Pace::default().limit(500, t), t);
+        assert!(!Pace::default().is_too_slow(500));
+        // A first read that waited long: the grace starts at its bytes.
+        let mut p = Pace::default();
+        p.record(Instant::now() - Duration::from_secs(20), 1);
+        assert!(!p.is_too_slow(500));
+        assert_eq!(p.allowance(500), Some(GRACE + Duration::from_millis(2)));
     }
 
     #[test]
     fn reads_are_counted() {
         let mut p = Pace::default();
         p.record(Instant::now(), 10);
-        p.record(Instant::now(), 5);
+        p.record(Instant::now() - Duration::from_millis(300), 5);
         assert_eq!(p.received, 15);
-        assert!(p.waited < Duration::from_secs(1));
+        assert!(p.waited >= Duration::from_millis(300) && p.waited < Duration::from_secs(1));
     }
 }
