@@ -531,3 +531,94 @@ fn wsgi_server_with_a_tls_config_built_in_code() {
     assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
     srv.stop(Duration::from_secs(1));
 }
+
+/// A `WsgiServer` over TLS answering `hello PATH`, with `keep_alive`.
+fn tls_hello(pki: &Pki, keep_alive: Duration) -> (greenlight::server::ServerHandle, u16) {
+    use greenlight::net::TlsConfig;
+    use greenlight::wsgi::{Body, Environ, StartResponse, WsgiServer};
+    let tls = TlsConfig::from_pem_files(&pki.path("server.pem"), &pki.path("server-key.pem"), None)
+        .unwrap();
+    let app = |env: &mut Environ<'_>, start: StartResponse<'_>| {
+        start.status("200 OK");
+        Body::from(format!("hello {}", env.path()))
+    };
+    let srv = WsgiServer::new("127.0.0.1:0", app)
+        .tls(tls)
+        .keep_alive(keep_alive)
+        .start()
+        .unwrap();
+    let port = srv.local_addr().port().unwrap();
+    (srv, port)
+}
+
+#[test]
+fn idle_tls_connections_hibernate_and_are_served_again() {
+    let pki = Pki::new();
+    let (srv, port) = tls_hello(&pki, Duration::from_secs(30));
+    let mut c = rustls_connect(&pki, port);
+    let get = |path: &str| {
+        common::http::Request::get(path)
+            .header("Host", "localhost")
+            .to_bytes()
+    };
+    for i in 0..3 {
+        let r = c.get(&format!("/{i}")).unwrap();
+        assert_eq!((r.status, r.text()), (200, format!("hello /{i}")));
+        assert!(
+            common::wait_until(10, || srv.hibernating_connections() == 1),
+            "round {i}: the idle TLS connection did not hibernate"
+        );
+        assert_eq!(srv.connections(), 1, "a hibernated connection still counts");
+    }
+    // Two requests in one record, and one in two records sent apart: the first wakes the
+    // connection, the rest comes as the server reads.
+    let mut two = get("/a");
+    two.extend(get("/b"));
+    c.send(&two);
+    assert_eq!(c.read_response().unwrap().text(), "hello /a");
+    assert_eq!(c.read_response().unwrap().text(), "hello /b");
+    assert!(common::wait_until(10, || srv.hibernating_connections() == 1));
+    let pieces = get("/pieces");
+    c.send(&pieces[..10]);
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(&pieces[10..]);
+    assert_eq!(c.read_response().unwrap().text(), "hello /pieces");
+    // A stop closes it at once, with close_notify: a clean end of stream.
+    assert!(common::wait_until(10, || srv.hibernating_connections() == 1));
+    let t0 = Instant::now();
+    srv.stop(Duration::from_secs(30));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the stop took {:?}",
+        t0.elapsed()
+    );
+    let mut rest = Vec::new();
+    assert_eq!(c.get_mut().read_to_end(&mut rest).unwrap(), 0);
+}
+
+#[test]
+fn a_hibernated_tls_connection_closes_at_its_keep_alive_timeout() {
+    let pki = Pki::new();
+    let keep_alive = Duration::from_secs(2);
+    let (srv, port) = tls_hello(&pki, keep_alive);
+    let mut c = rustls_connect(&pki, port);
+    assert_eq!(c.get("/").unwrap().status, 200);
+    let idle_since = Instant::now();
+    assert!(common::wait_until(10, || srv.hibernating_connections() == 1));
+    let mut rest = Vec::new();
+    assert_eq!(
+        c.get_mut().read_to_end(&mut rest).unwrap(),
+        0,
+        "close_notify, then the end"
+    );
+    let took = idle_since.elapsed();
+    assert!(
+        took >= keep_alive - Duration::from_millis(100) && took < keep_alive * 3,
+        "closed after {took:?} of idleness, for a keep-alive timeout of {keep_alive:?}"
+    );
+    assert!(
+        common::wait_until(10, || srv.connections() == 0),
+        "counted out"
+    );
+    srv.stop(Duration::from_secs(5));
+}

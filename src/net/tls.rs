@@ -307,6 +307,14 @@ impl TlsStream {
         self.sock.shutdown(how)
     }
 
+    /// Whether nothing waits inside TLS: the handshake done, no decrypted bytes unread, no
+    /// close_notify received, no records left to send. Then the socket alone says when
+    /// the peer sends again (the rest of a record begun, or a new one), and the
+    /// connection may wait for it without a green thread.
+    pub(crate) fn is_quiet(&self) -> bool {
+        !self.conn.is_handshaking() && self.conn.wants_read() && !self.conn.wants_write()
+    }
+
     /// [`Stream::try_read`] through TLS: plaintext already decrypted, else what the
     /// socket has now. Queued TLS records (alerts, session tickets) go out before the
     /// socket is read, never after (see [`Stream`]'s notes on waiting).

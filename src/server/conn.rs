@@ -237,11 +237,14 @@ pub(crate) trait HoldsConn: Send + 'static {
 }
 
 impl Conn {
-    /// Whether this connection can wait for its peer without a green thread (see
-    /// [`hibernate`]): a plain socket (TLS may hold decrypted bytes the socket no longer
-    /// shows).
+    /// Whether this connection can wait for its peer without a green thread now (see
+    /// [`hibernate`]): a plain socket, or TLS holding nothing the socket no longer shows
+    /// (no decrypted bytes unread, no records to send).
     pub(crate) fn can_hibernate(&self) -> bool {
-        !self.stream.is_tls()
+        match &self.stream {
+            Stream::Tls(t) => t.is_quiet(),
+            _ => true,
+        }
     }
 }
 

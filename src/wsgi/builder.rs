@@ -346,7 +346,12 @@ impl<A: App> Parked<A> {
     /// keep-alive timeout (closes, as an idle connection does then).
     fn resume(self, ready: bool) {
         let mut c = self.0;
-        let from = if ready { Phase::Head } else { Phase::Closed };
+        // At the keep-alive timeout it closes as an idle connection does then.
+        let from = if ready {
+            Phase::Head
+        } else {
+            Phase::Linger(false)
+        };
         if let Ended::Hibernate(deadline) = c.run(from) {
             hibernate(Parked(c), deadline, Parked::resume);
         }

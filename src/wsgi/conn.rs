@@ -237,8 +237,9 @@ pub(crate) struct Connection<A, T> {
     reply: Option<Body>,
     /// Why the answer is a 500 (empty when already logged).
     fault: Option<String>,
-    /// The request being refused, for [`Phase::Refuse`].
-    refusal: Option<(Refusal, Version)>,
+    /// The request being refused, for [`Phase::Refuse`]: why, its version, and whether
+    /// it is a HEAD (answered without a body).
+    refusal: Option<(Refusal, Version, bool)>,
     /// When a connection in [`Phase::Hibernate`] closes unless its client sends.
     idle_until: Option<Instant>,
 }
@@ -350,7 +351,16 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// Refuses the request with `r` (answered in the `version` the request used).
     #[cold]
     fn refusing(&mut self, r: Refusal, version: Version) -> Phase {
-        self.refusal = Some((r, version));
+        // Its head not parsed: a HEAD if its request line says so.
+        let head = starts_as_head(self.io.buffered());
+        self.refusal = Some((r, version, head));
+        Phase::Refuse
+    }
+
+    /// [`refusing`](Self::refusing) the request whose head was parsed.
+    fn refusing_parsed(&mut self, r: Refusal) -> Phase {
+        let head = self.head.method.get(&self.head_buf) == b"HEAD";
+        self.refusal = Some((r, self.head.version, head));
         Phase::Refuse
     }
 
@@ -449,7 +459,7 @@ impl<A: App, T: Transport> Connection<A, T> {
         if self.trust_scheme {
             match forwarded_scheme(&self.head, &self.head_buf).scheme() {
                 Ok(s) => self.req.scheme = s,
-                Err(r) => return self.refusing(r, self.head.version),
+                Err(r) => return self.refusing_parsed(r),
             }
         }
         Phase::Dispatch
@@ -468,7 +478,8 @@ impl<A: App, T: Transport> Connection<A, T> {
         // connection is idle, and a stop closes it.
         let first = self.requests == 0;
         if !first && !self.io.transport().set_idle() {
-            return Err(Phase::Closed);
+            // Closed as after a last answer (a TLS client gets close_notify).
+            return Err(Phase::Linger(false));
         }
         let svc = &self.svc;
         let wait = if first {
@@ -478,29 +489,55 @@ impl<A: App, T: Transport> Connection<A, T> {
         };
         // Between requests, a connection idle for a while goes on waiting without its
         // green thread (whose stack is most of what it costs).
-        let hibernate = !first
-            && wait.map_or(true, |w| w > HIBERNATE_AFTER)
-            && self.io.transport().can_hibernate();
-        let got = if hibernate {
+        let may_hibernate = !first && wait.map_or(true, |w| w > HIBERNATE_AFTER);
+        let tls = self.io.transport().is_tls();
+        let got = if may_hibernate && !tls {
             // The park may end up to a sweep late: the keep-alive timeout counts from its
             // start, not from its end.
             let from = coarse_monotonic_ms();
             let r = self.io.fill_parked(svc.max_head, from + HIBERNATE_AFTER_MS);
-            if r.as_ref().is_err_and(is_timeout) {
+            if r.as_ref().is_err_and(is_timeout) && self.io.transport().can_hibernate() {
                 let waited = Duration::from_millis(coarse_monotonic_ms() - from);
                 self.idle_until = wait.map(|w| Instant::now() + w.saturating_sub(waited));
                 return Err(Phase::Hibernate);
             }
             r
+        } else if may_hibernate {
+            self.wait_tls(wait)?
         } else {
             self.io.fill(svc.max_head, wait)
         };
-        if !matches!(got, Ok(1..)) {
-            return Err(Phase::Closed);
+        match got {
+            Ok(1..) => {}
+            // Idle too long: closed as after a last answer (a TLS client gets close_notify,
+            // a clean end rather than a truncation).
+            Err(e) if is_timeout(&e) => return Err(Phase::Linger(false)),
+            _ => return Err(Phase::Closed),
         }
         self.receiving = true;
         self.idle_marked = !first;
         Ok(())
+    }
+
+    /// Waits for the next request on a TLS connection that may hibernate: for
+    /// [`HIBERNATE_AFTER`] with a deadline (TLS may hold decrypted bytes the socket no
+    /// longer shows, so it cannot park on the socket's readiness alone), then, when TLS
+    /// holds nothing (see [`crate::net::TlsStream`]'s quiet state), without its green
+    /// thread; else on for the rest of `wait`.
+    #[cold]
+    #[inline(never)]
+    fn wait_tls(&mut self, wait: Option<Duration>) -> Result<std::io::Result<usize>, Phase> {
+        let max_head = self.svc.max_head;
+        let r = self.io.fill(max_head, Some(HIBERNATE_AFTER));
+        if !r.as_ref().is_err_and(is_timeout) {
+            return Ok(r);
+        }
+        let rest = wait.map(|w| w.saturating_sub(HIBERNATE_AFTER));
+        if self.io.transport().can_hibernate() {
+            self.idle_until = rest.map(|r| Instant::now() + r);
+            return Err(Phase::Hibernate);
+        }
+        Ok(self.io.fill(max_head, rest))
     }
 
     /// Gives back what an idle connection does not need while it hibernates: its buffers
@@ -564,9 +601,8 @@ impl<A: App, T: Transport> Connection<A, T> {
     /// error, whatever the app said.
     #[inline(never)]
     fn dispatch(&mut self) -> Phase {
-        let version = self.head.version;
         if let Err(e) = self.body.start(&self.head) {
-            return self.refusing(e.into(), version);
+            return self.refusing_parsed(e.into());
         }
         self.resp.get_mut().clear();
         self.req.wall = self.svc.access.as_ref().map(|_| SystemTime::now());
@@ -583,7 +619,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             if self.body.is_peer_gone() {
                 return Phase::Closed;
             }
-            return self.refusing(e.into(), version);
+            return self.refusing_parsed(e.into());
         }
         // A body the client holds back (Expect: 100-continue, never asked for) or a large
         // unread one: close instead of reading it.
@@ -739,7 +775,7 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[cold]
     #[inline(never)]
     fn refuse(&mut self) -> Phase {
-        let Some((r, version)) = self.refusal.take() else {
+        let Some((r, version, head)) = self.refusal.take() else {
             return Phase::Closed;
         };
         self.log_refusal(&r);
@@ -752,7 +788,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             );
         }
         self.req.keep_alive = false;
-        write::error_response(self.io.out(), r.status, version);
+        write::error_response(self.io.out(), r.status, version, head);
         Phase::Linger(true)
     }
 
@@ -893,6 +929,16 @@ fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHe
         )
     });
     app.call(env, StartResponse::new(resp))
+}
+
+/// Whether `received`, the start of a request whose head did not parse, is a HEAD
+/// request (past the empty lines a request may start with): its answer has no body.
+fn starts_as_head(received: &[u8]) -> bool {
+    let start = received
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(received.len());
+    received[start..].starts_with(b"HEAD ")
 }
 
 /// [`call_marked`], its body written to `reply`: with the app inlined here, the body is
@@ -1156,6 +1202,49 @@ mod tests {
             post.as_bytes(),
         );
         assert_eq!(statuses(&out), ["HTTP/1.1 413 Content Too Large"]);
+    }
+
+    #[test]
+    fn refusals_of_a_head_request_carry_no_body() {
+        // RFC 9110 §9.3.2: "the server MUST NOT send content in the response" to HEAD,
+        // refused or not; the same refusals of a GET keep their text.
+        let opts = WsgiOptions {
+            max_body: Some(4),
+            ..WsgiOptions::default()
+        };
+        let boom = |_: &mut Environ<'_>, _: StartResponse<'_>| -> Body { panic!("boom") };
+        for method in ["HEAD", "GET"] {
+            let cases = [
+                // Not parsed (no Host), after empty lines; too large; a panicking app.
+                (
+                    format!("\r\n{method} / HTTP/1.1\r\n\r\n"),
+                    "400 Bad Request",
+                ),
+                (
+                    format!("{method} / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"),
+                    "413 Content Too Large",
+                ),
+                (
+                    format!("{method} / HTTP/1.1\r\nHost: x\r\n\r\n"),
+                    "500 Internal Server Error",
+                ),
+            ];
+            for (req, status) in cases {
+                let out = exchange(boom, &opts, req.as_bytes());
+                let (head, body) = out.split_once("\r\n\r\n").unwrap();
+                assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{out}");
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .unwrap();
+                let (reason, _) = status.split_once(' ').map(|(_, r)| (r, ())).unwrap();
+                assert_eq!(length, (reason.len() + 1).to_string(), "{out}");
+                match method {
+                    "HEAD" => assert_eq!(body, "", "{req:?}"),
+                    _ => assert_eq!(body, format!("{reason}\n"), "{req:?}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -108,7 +108,12 @@ pub(crate) fn answer<T: Transport>(
                     latin1(head.target.get(head_buf))
                 );
             }
-            error_response(io.out(), 500, head.version);
+            error_response(
+                io.out(),
+                500,
+                head.version,
+                head.method.get(head_buf) == b"HEAD",
+            );
             Ok(Sent {
                 status: 500,
                 bytes: 0,
@@ -118,8 +123,9 @@ pub(crate) fn answer<T: Transport>(
     }
 }
 
-/// Queues a small plain-text answer with `Connection: close`.
-pub(crate) fn error_response(out: &mut Vec<u8>, status: u16, version: Version) {
+/// Queues a small plain-text answer with `Connection: close`; to a HEAD (`head`), its
+/// head alone (RFC 9110 §9.3.2: "the server MUST NOT send content in the response").
+pub(crate) fn error_response(out: &mut Vec<u8>, status: u16, version: Version, head: bool) {
     let reason = encode::reason_phrase(status);
     let mut line = itoa::Buffer::new().format(status).to_owned();
     line.push(' ');
@@ -134,7 +140,9 @@ pub(crate) fn error_response(out: &mut Vec<u8>, status: u16, version: Version) {
         false,
         &date::now(),
     );
-    out.extend_from_slice(body.as_bytes());
+    if !head {
+        out.extend_from_slice(body.as_bytes());
+    }
 }
 
 /// The length the app announced with `Content-Length`, if valid.
