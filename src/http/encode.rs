@@ -162,7 +162,9 @@ pub fn response_framing(
 /// (any case): `framing` and `keep_alive` decide those, and the caller derives
 /// `known_length` from an application `Content-Length` before calling
 /// [`response_framing`]. The exception is `101 Switching Protocols`, whose `Connection:
-/// upgrade` belongs to the application; then no `Connection` header is added.
+/// upgrade` belongs to the application; then no `Connection` header is added. Another
+/// answer with an `Upgrade` header (a `426 Upgrade Required`) gets the `Upgrade`
+/// connection option in the `Connection` header written here.
 pub fn write_head<'a>(
     out: &mut Vec<u8>,
     status: &str,
@@ -188,8 +190,10 @@ pub fn write_head<'a>(
         }
     }
     out.extend_from_slice(b"\r\n");
+    let mut upgrade = false;
     for (name, value) in headers {
         debug_assert!(is_valid_header_name(name) && is_valid_header_value(value));
+        upgrade |= name.len() == 7 && name.eq_ignore_ascii_case("upgrade");
         let skip = name.eq_ignore_ascii_case("content-length")
             || name.eq_ignore_ascii_case("transfer-encoding")
             || (!switching && name.eq_ignore_ascii_case("connection"));
@@ -207,11 +211,19 @@ pub fn write_head<'a>(
         Framing::Close | Framing::NoBody(None) => {}
     }
     if !switching {
-        if !keep_alive {
-            header(out, b"Connection", b"close");
-        } else if version == Version::Http10 {
+        // RFC 9110 §7.8: "A sender of Upgrade MUST also send an "Upgrade" connection
+        // option in the Connection header field" (a 426 names the protocol to switch to).
+        let option: &[u8] = match (keep_alive, version, upgrade) {
+            (false, _, false) => b"close",
+            (false, _, true) => b"Upgrade, close",
             // RFC 9112 §9.3: an HTTP/1.0 client assumes close unless told keep-alive.
-            header(out, b"Connection", b"keep-alive");
+            (true, Version::Http10, false) => b"keep-alive",
+            (true, Version::Http10, true) => b"Upgrade, keep-alive",
+            (true, Version::Http11, true) => b"Upgrade",
+            (true, Version::Http11, false) => b"",
+        };
+        if !option.is_empty() {
+            header(out, b"Connection", option);
         }
     }
     header(out, b"Date", date);
@@ -484,6 +496,33 @@ mod tests {
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn an_answer_naming_an_upgrade_says_so_in_its_connection_header() {
+        // RFC 9110 §7.8: a sender of Upgrade MUST send the "Upgrade" connection option.
+        let app = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+        let date = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n";
+        let cases = [
+            (Http11, true, "Connection: Upgrade\r\n"),
+            (Http11, false, "Connection: Upgrade, close\r\n"),
+            (Http10, true, "Connection: Upgrade, keep-alive\r\n"),
+        ];
+        for (version, keep_alive, connection) in cases {
+            assert_eq!(
+                head(
+                    "426 Upgrade Required",
+                    &app,
+                    Framing::Length(0),
+                    version,
+                    keep_alive
+                ),
+                format!(
+                    "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n\
+                     Content-Length: 0\r\n{connection}{date}"
+                )
+            );
+        }
     }
 
     #[test]

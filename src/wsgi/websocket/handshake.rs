@@ -52,11 +52,14 @@ fn check(env: &Environ<'_>, options: &WebSocketOptions) -> Result<Handshake, Htt
             "Sec-WebSocket-Key must be 16 bytes in base64",
         ));
     }
-    let offered = env.get("HTTP_SEC_WEBSOCKET_PROTOCOL");
+    // Compared exactly: RFC 6455 §4.1 has the client fail the connection unless the
+    // answer is one of the values it sent, as sent (a case-insensitive match answered in
+    // our spelling made python-websockets give up).
+    let offered = env.get("HTTP_SEC_WEBSOCKET_PROTOCOL").unwrap_or("");
     let protocol = options
         .protocols
         .iter()
-        .find(|p| has_token(offered, p))
+        .find(|p| offered.split(',').any(|t| t.trim() == p.as_str()))
         .cloned();
     Ok(Handshake {
         key: key.to_owned(),
@@ -175,5 +178,39 @@ mod tests {
         assert!(has_token(Some("keep-alive, Upgrade"), "upgrade"));
         assert!(!has_token(Some("upgraded"), "upgrade"));
         assert!(!has_token(None, "upgrade"));
+    }
+
+    #[test]
+    fn the_subprotocol_chosen_is_one_the_client_sent_as_sent() {
+        use crate::testing::TestClient;
+        use crate::wsgi::{app_fn, Body, HttpError, WebSocketOptions};
+        let app = app_fn(|env, _start| -> Result<Body, HttpError> {
+            let o = WebSocketOptions::new().protocols(&["v2", "chat"]);
+            env.websocket_with(&o)?;
+            Ok(Body::empty())
+        });
+        let client = TestClient::new(app);
+        for (offered, chosen) in [
+            ("V2, chat", Some("chat")),
+            ("V2", None),
+            ("x, v2", Some("v2")),
+        ] {
+            let r = client.send(
+                format!(
+                    "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Protocol: {offered}\r\n\r\n"
+                )
+                .as_bytes(),
+                false,
+            );
+            assert_eq!(r.status(), 101);
+            assert_eq!(r.header("sec-websocket-protocol"), chosen, "{offered}");
+        }
+        // Not a handshake: 426, whose Upgrade is named in Connection (RFC 9110 §7.8).
+        let r = client.get("/");
+        assert_eq!((r.status(), r.header("upgrade")), (426, Some("websocket")));
+        let connection = r.header("connection").unwrap_or("");
+        assert!(has_token(Some(connection), "upgrade"), "{connection:?}");
     }
 }
