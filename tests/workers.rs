@@ -335,6 +335,26 @@ fn a_burst_of_connections_is_spread_evenly_over_the_workers() {
     assert!(wait_exit(&mut p, 20).success());
 }
 
+/// The answer that reaches `--max-requests` closes its keep-alive connection (as
+/// gunicorn's): a client does not send its next request on a connection that the
+/// recycling worker then closes unanswered.
+#[test]
+fn the_answer_at_max_requests_closes_its_connection() {
+    let (mut p, port, _first) = master(&["-w", "1", "--max-requests", "3"]);
+    let mut c = common::http::connect(port);
+    for i in 1..=3 {
+        let r = c.get("/").unwrap();
+        assert_eq!(r.status, 200, "request {i}");
+        let close = r
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        assert_eq!(close, i == 3, "request {i}: {:?}", r.header("connection"));
+    }
+    assert!(c.is_closed(), "closed after the last answer");
+    kill(p.child.id() as i32, "TERM");
+    assert!(wait_exit(&mut p, 20).success());
+}
+
 /// `--max-requests N`: a worker that answered N requests recycles itself (gunicorn's
 /// memory-leak guard), a new one takes over, and no request fails on the way.
 #[test]

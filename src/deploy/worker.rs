@@ -234,7 +234,7 @@ pub(crate) fn run<A: App>(mut config: Config, app: A, env: WorkerEnv) -> ! {
     };
     // Counted only for --max-requests: every worker thread would otherwise write the same
     // shared counter on every request (a cache line that bounces between cores).
-    let served = (limits.max_requests > 0).then(|| server.request_counter());
+    let served = (limits.max_requests > 0).then(|| server.request_limit(limits.max_requests));
     let handle = match server.start() {
         Ok(h) => h,
         Err(e) => boot_failure(&e.to_string()),

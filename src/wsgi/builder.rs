@@ -142,6 +142,7 @@ pub struct WsgiServer<A: App> {
     listeners: Vec<Listener>,
     opts: WsgiOptions,
     served: Option<Arc<AtomicU64>>,
+    served_limit: u64,
     metrics: Option<Recorder>,
     gate: Option<Arc<dyn AcceptGate>>,
 }
@@ -155,6 +156,7 @@ impl<A: App> WsgiServer<A> {
             listeners: Vec::new(),
             opts: WsgiOptions::default(),
             served: None,
+            served_limit: u64::MAX,
             metrics: None,
             gate: None,
         }
@@ -242,6 +244,14 @@ impl<A: App> WsgiServer<A> {
         self.served.get_or_insert_with(Default::default).clone()
     }
 
+    /// [`request_counter`](Self::request_counter), and the `max`-th answer and those after
+    /// it say `Connection: close`: the worker recycles after them (`--max-requests`), and a
+    /// client must not send another request on a connection about to close.
+    pub(crate) fn request_limit(&mut self, max: u64) -> Arc<AtomicU64> {
+        self.served_limit = max;
+        self.request_counter()
+    }
+
     /// Counts requests, durations and bytes into `r` (a supervised worker's shared
     /// counters, which its master serves as metrics).
     /// Shares accepting fairly with the other workers of a master (their balance board).
@@ -304,6 +314,7 @@ impl<A: App> WsgiServer<A> {
             None => None,
         };
         let mut svc = Service::new(self.app, &o, access, self.served);
+        svc.served_limit = self.served_limit;
         svc.metrics = self.metrics;
         let svc = Arc::new(svc);
         let script_name = o.script_name.clone();

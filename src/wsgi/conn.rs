@@ -81,6 +81,8 @@ pub(crate) struct Service<A> {
     pub(crate) proxy_allow: Option<AllowList>,
     /// Requests answered, when someone asked to count them (worker recycling).
     pub(crate) served: Option<Arc<AtomicU64>>,
+    /// From this many requests answered on, answers close their connection.
+    pub(crate) served_limit: u64,
     /// Where requests, durations and bytes are counted (a supervised worker's metrics).
     pub(crate) metrics: Option<Recorder>,
 }
@@ -108,6 +110,7 @@ impl<A> Service<A> {
             forwarded_allow: o.forwarded_allow_ips.clone(),
             proxy_allow: o.proxy_protocol.clone(),
             served,
+            served_limit: u64::MAX,
             metrics: None,
         }
     }
@@ -673,6 +676,13 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[inline(never)]
     fn write(&mut self) -> Phase {
         let (reply, fault) = (self.reply.take(), self.fault.take());
+        if let Some(n) = &self.svc.served {
+            // The answer that reaches the limit is the connection's last: the worker
+            // recycles, and the client must not send another request on it.
+            if n.fetch_add(1, Ordering::Relaxed) + 1 >= self.svc.served_limit {
+                self.req.keep_alive = false;
+            }
+        }
         let resp = self.resp.get_mut();
         let sent = match write::answer(
             &mut self.io,
@@ -687,9 +697,6 @@ impl<A: App, T: Transport> Connection<A, T> {
             Err(_) => return Phase::Closed,
         };
         self.req.keep_alive = sent.keep_alive;
-        if let Some(n) = &self.svc.served {
-            n.fetch_add(1, Ordering::Relaxed);
-        }
         if let (Some(a), Some(began), Some(wall)) =
             (&self.svc.access, self.req.began, self.req.wall)
         {
