@@ -1,7 +1,8 @@
 //! Signals under load, as an operator sends them: a graceful stop (TERM) and a reload
 //! (HUP), with one worker and with two, while keep-alive clients loop and slow requests
 //! run. Nothing may be lost: every request sent is answered, every slow request finishes.
-//! Signals that mean nothing to greenlight (WINCH; USR2 except in a master) end no process.
+//! Signals that mean nothing to greenlight (WINCH; USR2 except in a master) end no process;
+//! USR1 reopens logs and QUIT stops at once, in a master and in `serve_forever`.
 
 mod common;
 
@@ -191,9 +192,9 @@ fn catches(pid: u32, sig: u32) -> bool {
         .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
 }
 
-/// Sends each of `sigs` (USR2, WINCH) to `pid` once it catches it.
+/// Sends each of `sigs` (USR1, USR2, WINCH) to `pid` once it catches it.
 fn send_ignored(pid: u32, sigs: &[&str]) {
-    for (name, n) in [("USR2", 12), ("WINCH", 28)] {
+    for (name, n) in [("USR1", 10), ("USR2", 12), ("WINCH", 28)] {
         if !sigs.contains(&name) {
             continue;
         }
@@ -211,7 +212,7 @@ fn send_ignored(pid: u32, sigs: &[&str]) {
 }
 
 #[test]
-fn usr2_and_winch_end_no_process() {
+fn usr1_usr2_and_winch_end_no_process() {
     // A master and its worker (USR2 to a master is a binary upgrade: tests/upgrade.rs).
     let mut p = start("sleep", &["-b", "127.0.0.1:0"]);
     let port = p.port.unwrap();
@@ -229,15 +230,17 @@ fn usr2_and_winch_end_no_process() {
     p.signal("TERM");
     assert!(p.wait_exit(20).success());
 
-    // A plain `serve_forever` (no master).
+    // A plain `serve_forever` (no master): USR1 (logrotate's reopen) ends it neither;
+    // QUIT stops it at once.
     let mut echo = start("tcp_echo", &["--bind", "127.0.0.1:0"]);
-    send_ignored(echo.child.id(), &["USR2", "WINCH"]);
+    send_ignored(echo.child.id(), &["USR1", "USR2", "WINCH"]);
     let mut c = common::http::connect(echo.port.unwrap());
     c.send(b"ping");
     let mut got = [0u8; 4];
     std::io::Read::read_exact(&mut c, &mut got).unwrap();
     assert_eq!(&got, b"ping");
-    echo.signal("TERM");
+    assert!(catches(echo.child.id(), 3), "SIGQUIT is caught");
+    echo.signal("QUIT");
     assert!(echo.wait_exit(20).success());
 }
 

@@ -1,10 +1,12 @@
 //! SIGTERM and SIGINT for `serve_forever`: the first starts a graceful stop, a second
-//! SIGINT ends it at once. SIGUSR2 and SIGWINCH are caught and ignored: their default
-//! action (for USR2, ending the process) must not cost the requests in flight.
+//! SIGINT ends it at once; SIGQUIT ends it at once (gunicorn's quick stop). SIGUSR1
+//! reopens the log files (after logrotate moved them, as gunicorn's does). SIGUSR2 and
+//! SIGWINCH are caught and ignored. The default action of each (ending the process)
+//! must not cost the requests in flight.
 
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR2, SIGWINCH};
+use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use signal_hook::iterator::{Handle, Signals};
 
 use super::ServerHandle;
@@ -25,11 +27,11 @@ impl Drop for Installed {
     }
 }
 
-/// Catches SIGTERM and SIGINT (and SIGUSR2 and SIGWINCH, to ignore them) from now on: they wait for [`watch`] instead of ending the
-/// process. Called before the server announces that it listens, so that a supervisor that
+/// Catches SIGTERM, SIGINT, SIGQUIT and SIGUSR1 (and SIGUSR2 and SIGWINCH, to ignore
+/// them) from now on: they wait for [`watch`] instead of ending the process. Called before the server announces that it listens, so that a supervisor that
 /// signals as soon as it reads "Listening at" gets a graceful stop.
 pub(crate) fn catch() -> Result<Signals> {
-    Signals::new([SIGTERM, SIGINT, SIGUSR2, SIGWINCH])
+    Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH])
         .map_err(|e| Error::io("installing signal handlers", e))
 }
 
@@ -48,6 +50,14 @@ pub(crate) fn watch(
             for sig in signals.forever() {
                 match (sig, stopper.is_some()) {
                     (SIGUSR2 | SIGWINCH, _) => log::debug!("ignoring signal {sig}"),
+                    (SIGUSR1, _) => {
+                        log::info!("SIGUSR1: reopening the log files");
+                        crate::logging::reopen_all();
+                    }
+                    (SIGQUIT, _) => {
+                        log::info!("SIGQUIT: stopping now");
+                        server.stop_now();
+                    }
                     (SIGINT, true) => {
                         log::warn!("second SIGINT: stopping now");
                         server.stop_now();
