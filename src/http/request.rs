@@ -626,7 +626,7 @@ fn once(seen: &mut bool, detail: &'static str) -> Result<(), Error> {
 }
 
 /// Skips the empty lines before a request line; `None` when the buffer ends first.
-fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, Error> {
+pub(crate) fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, Error> {
     // RFC 9112 §2.2: "In the interest of robustness, a server that is expecting to receive
     // and parse a request-line SHOULD ignore at least one empty line (CRLF) received prior
     // to the request-line."

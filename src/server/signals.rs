@@ -28,8 +28,9 @@ impl Drop for Installed {
 }
 
 /// Catches SIGTERM, SIGINT, SIGQUIT and SIGUSR1 (and SIGUSR2 and SIGWINCH, to ignore
-/// them) from now on: they wait for [`watch`] instead of ending the process. Called before the server announces that it listens, so that a supervisor that
-/// signals as soon as it reads "Listening at" gets a graceful stop.
+/// them) from now on: they wait for [`watch`] instead of ending the process. Called
+/// before the server announces that it listens, so that a supervisor that signals as soon
+/// as it reads "Listening at" gets a graceful stop.
 pub(crate) fn catch() -> Result<Signals> {
     Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH])
         .map_err(|e| Error::io("installing signal handlers", e))

@@ -313,8 +313,8 @@ impl<A: App> WsgiServer<A> {
             }
             None => None,
         };
-        let mut svc = Service::new(self.app, &o, access, self.served);
-        svc.served_limit = self.served_limit;
+        let served = self.served.map(|n| (n, self.served_limit));
+        let mut svc = Service::new(self.app, &o, access, served);
         svc.metrics = self.metrics;
         let svc = Arc::new(svc);
         let script_name = o.script_name.clone();

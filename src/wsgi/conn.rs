@@ -36,7 +36,7 @@ use crate::green::clock::coarse_monotonic_ms;
 use crate::green::{is_cancel, panic_message, run_until, watchdog, Deadline, Ran};
 use crate::http::encode::reason_phrase;
 use crate::http::proxy::ProxyHeader;
-use crate::http::request::{HeadStatus, Limits, RequestHead, Version};
+use crate::http::request::{skip_empty_lines, HeadStatus, Limits, RequestHead, Version};
 use crate::http::{Error as HttpError, ErrorKind};
 use crate::logging::LineBudget;
 use crate::metrics::Recorder;
@@ -79,10 +79,9 @@ pub(crate) struct Service<A> {
     pub(crate) forwarded_allow: AllowList,
     /// With the PROXY protocol: the peers allowed to send the header.
     pub(crate) proxy_allow: Option<AllowList>,
-    /// Requests answered, when someone asked to count them (worker recycling).
-    pub(crate) served: Option<Arc<AtomicU64>>,
-    /// From this many requests answered on, answers close their connection.
-    pub(crate) served_limit: u64,
+    /// Requests answered, when someone asked to count them (worker recycling), and from
+    /// how many answered on answers close their connection (`u64::MAX`: never).
+    pub(crate) served: Option<(Arc<AtomicU64>, u64)>,
     /// Where requests, durations and bytes are counted (a supervised worker's metrics).
     pub(crate) metrics: Option<Recorder>,
 }
@@ -93,7 +92,7 @@ impl<A> Service<A> {
         app: A,
         o: &WsgiOptions,
         access: Option<AccessLog>,
-        served: Option<Arc<AtomicU64>>,
+        served: Option<(Arc<AtomicU64>, u64)>,
     ) -> Self {
         let opt = |d: Duration| (!d.is_zero()).then_some(d);
         Service {
@@ -110,7 +109,6 @@ impl<A> Service<A> {
             forwarded_allow: o.forwarded_allow_ips.clone(),
             proxy_allow: o.proxy_protocol.clone(),
             served,
-            served_limit: u64::MAX,
             metrics: None,
         }
     }
@@ -499,7 +497,7 @@ impl<A: App, T: Transport> Connection<A, T> {
             // start, not from its end.
             let from = coarse_monotonic_ms();
             let r = self.io.fill_parked(svc.max_head, from + HIBERNATE_AFTER_MS);
-            if r.as_ref().is_err_and(is_timeout) && self.io.transport().can_hibernate() {
+            if r.as_ref().is_err_and(is_timeout) {
                 let waited = Duration::from_millis(coarse_monotonic_ms() - from);
                 self.idle_until = wait.map(|w| Instant::now() + w.saturating_sub(waited));
                 return Err(Phase::Hibernate);
@@ -676,10 +674,10 @@ impl<A: App, T: Transport> Connection<A, T> {
     #[inline(never)]
     fn write(&mut self) -> Phase {
         let (reply, fault) = (self.reply.take(), self.fault.take());
-        if let Some(n) = &self.svc.served {
+        if let Some((n, limit)) = &self.svc.served {
             // The answer that reaches the limit is the connection's last: the worker
             // recycles, and the client must not send another request on it.
-            if n.fetch_add(1, Ordering::Relaxed) + 1 >= self.svc.served_limit {
+            if n.fetch_add(1, Ordering::Relaxed) + 1 >= *limit {
                 self.req.keep_alive = false;
             }
         }
@@ -941,11 +939,10 @@ fn call_marked<A: App>(app: &A, env: &mut Environ<'_>, resp: &RefCell<ResponseHe
 /// Whether `received`, the start of a request whose head did not parse, is a HEAD
 /// request (past the empty lines a request may start with): its answer has no body.
 fn starts_as_head(received: &[u8]) -> bool {
-    let start = received
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(received.len());
-    received[start..].starts_with(b"HEAD ")
+    skip_empty_lines(received)
+        .ok()
+        .flatten()
+        .is_some_and(|start| received[start..].starts_with(b"HEAD "))
 }
 
 /// [`call_marked`], its body written to `reply`: with the app inlined here, the body is
@@ -1244,7 +1241,7 @@ mod tests {
                     .lines()
                     .find_map(|l| l.strip_prefix("Content-Length: "))
                     .unwrap();
-                let (reason, _) = status.split_once(' ').map(|(_, r)| (r, ())).unwrap();
+                let reason = status.split_once(' ').unwrap().1;
                 assert_eq!(length, (reason.len() + 1).to_string(), "{out}");
                 match method {
                     "HEAD" => assert_eq!(body, "", "{req:?}"),

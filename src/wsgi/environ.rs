@@ -657,13 +657,19 @@ mod tests {
             ("/p%23q?r=%23", "/p#q", "r=%23"),
         ];
         for (target, path, query) in cases {
-            let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
-            with_env(raw.as_bytes(), |env| {
-                assert_eq!(env.get("PATH_INFO"), Some(path), "{target}");
-                assert_eq!(env.get("QUERY_STRING"), Some(query), "{target}");
-                assert_eq!(env.get("REQUEST_URI"), Some(target), "kept whole");
-            });
+            assert_path_and_query(target, path, query);
         }
+    }
+
+    /// `GET target` gives `PATH_INFO` `path` and `QUERY_STRING` `query`, and keeps the
+    /// target whole in `REQUEST_URI`.
+    fn assert_path_and_query(target: &str, path: &str, query: &str) {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+        with_env(raw.as_bytes(), |env| {
+            assert_eq!(env.get("PATH_INFO"), Some(path), "{target}");
+            assert_eq!(env.get("QUERY_STRING"), Some(query), "{target}");
+            assert_eq!(env.get("REQUEST_URI"), Some(target), "kept whole");
+        });
     }
 
     #[test]
@@ -677,16 +683,10 @@ mod tests {
             ("http://a?q=/b", "/", "q=/b"),
         ];
         for (target, path, query) in cases {
-            let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
-            with_env(raw.as_bytes(), |env| {
-                assert_eq!(env.get("PATH_INFO"), Some(path), "{target}");
-                assert_eq!(env.get("QUERY_STRING"), Some(query), "{target}");
-            });
+            assert_path_and_query(target, path, query);
         }
         // An origin-form path holding `://` is a path.
-        with_env(b"GET /to/http://b HTTP/1.1\r\nHost: a\r\n\r\n", |env| {
-            assert_eq!(env.get("PATH_INFO"), Some("/to/http://b"));
-        });
+        assert_path_and_query("/to/http://b", "/to/http://b", "");
     }
 
     #[test]

@@ -336,3 +336,15 @@ pub fn venv_python(module: &str) -> PathBuf {
     );
     python
 }
+
+/// Stops `srv` with a long grace period and checks that the stop took under 5 s: what it
+/// had to close (idle, hibernated connections) was closed at once, not waited for.
+pub fn stops_at_once(srv: &greenlight::server::ServerHandle) {
+    let t0 = Instant::now();
+    srv.stop(Duration::from_secs(30));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the stop took {:?}",
+        t0.elapsed()
+    );
+}
